@@ -1,0 +1,55 @@
+"""The ``refusal-audit`` command line. Commands stay thin: they parse options and call the library.
+
+Exit codes: 0 ok, 1 the audit failed a threshold, 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from audit import cli_classifier, cli_local, cli_prompts, cli_report, cli_run, cli_stats
+from audit.errors import AuditError
+
+app = typer.Typer(
+    name="refusal-audit",
+    help="Audit LLMs for refusals and viewpoint bias on contested topics.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (cli_run, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; show user errors as one line (no traceback) and return the exit code."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except AuditError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        return exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("interrupted: completed requests are in the journal; resume with --resume", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def entrypoint() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,147 @@
+"""Audit configuration: targets, prompt set, sampling and thresholds.
+
+Configuration is loaded once at the entry point (a TOML file, then command-line overrides) and
+passed down. The API key itself is never part of the configuration: a target names the
+environment variable that holds it (``api_key_env``), and the entry point reads it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from audit.errors import ConfigError, InputError
+
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, max_len: int = 40) -> str:
+    """A folder-safe slug: letters, digits, dot, dash, underscore; never '.' or '..'."""
+    slug = _NAME_SAFE.sub("-", text).strip("-.")[:max_len].strip("-.")
+    return slug or "target"
+
+
+class Target(BaseModel):
+    """One OpenAI-compatible endpoint and model to audit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="", description="Short name used in reports; defaults to the model.")
+    base_url: str = Field(description="Endpoint base URL, e.g. http://127.0.0.1:8000/v1.")
+    model: str = Field(min_length=1, description="Model name sent in each request.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the key.")
+    concurrency: int = Field(default=16, ge=1, le=1024, description="Requests in flight at most.")
+    timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int = Field(default=6, ge=0, le=50, description="Retries on 429/5xx/timeouts/connection errors.")
+    temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(default=512, ge=1, description="Maximum tokens per answer.")
+    system_prompt: str | None = Field(default=None, description="Optional system message.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{value}' is not an http(s) URL like http://127.0.0.1:8000/v1")
+        if parts.username or parts.password:
+            raise ValueError("put credentials in the environment variable named by api_key_env, not the URL")
+        return value.rstrip("/")
+
+    @property
+    def label(self) -> str:
+        """The target's display name."""
+        return self.name or self.model
+
+    @property
+    def host(self) -> str:
+        """The endpoint host and port, safe to show in reports."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+class AuditConfig(BaseModel):
+    """Everything a run needs besides secrets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: str = Field(default="prompts/contested-v1.jsonl", description="Prompt set (JSONL).")
+    targets: list[Target] = Field(default_factory=list, description="Endpoints and models to audit.")
+    samples: int = Field(default=1, ge=1, le=100, description="Samples per prompt (for temperature > 0).")
+    sample_pairs: int | None = Field(default=None, ge=1, description="Audit a stratified sample of N pairs.")
+    sample_controls: int | None = Field(default=None, ge=0, description="Controls of each kind in a sample.")
+    seed: int = Field(default=0, description="Seed for sampling.")
+    classifier: str = Field(default="rules", description="rules, judge or ensemble.")
+    classify_truncated: bool = Field(default=False, description="Classify the prefix of answers cut at max_tokens.")
+    reports_dir: str = Field(default="reports", description="Where run folders are written.")
+    batch_size: int = Field(default=200, ge=1, description="Requests per Prefect task.")
+    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Fail the run above this error rate.")
+    references: str | None = Field(default=None, description="TOML file of published claims to compare with.")
+    calibration: str | None = Field(default=None, description="Classifier calibration JSON (sensitivity, specificity).")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. max_refusal_rate = 0.02.")
+
+    def public_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-safe data (it never holds a key)."""
+        return self.model_dump(mode="json")
+
+
+def _describe(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key '{loc}' — check its spelling (see README, 'Configuration')"
+    if first["type"] == "missing":
+        return f"{where}: missing '{loc}' — add it"
+    return f"{where}: '{loc}': {first['msg']}"
+
+
+def build_config(data: dict[str, Any], where: str = "configuration") -> AuditConfig:
+    """Validate raw settings into an AuditConfig, or raise ConfigError naming the key."""
+    try:
+        return AuditConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, where)) from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML config file; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, None, "no such config file", "check the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"cannot read the file ({exc})", "check it is a readable UTF-8 file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise InputError(path, line, f"not valid TOML ({getattr(exc, 'msg', exc)})", "fix the TOML syntax") from None
+
+
+def merge_overrides(data: dict[str, Any], overrides: dict[str, Any], target_overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply command-line overrides to raw settings; target flags apply to every target,
+    or define the single target when the file has none."""
+    merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    flags = {k: v for k, v in target_overrides.items() if v is not None}
+    targets = list(merged.get("targets") or [])
+    if flags:
+        targets = [{**t, **flags} for t in targets] or [flags]
+    merged["targets"] = targets
+    return merged
+
+
+def load_config(path: Path | None, overrides: dict[str, Any], target_overrides: dict[str, Any]) -> AuditConfig:
+    """Load a config file (optional) and apply overrides; check there is at least one target."""
+    data = read_toml(path) if path else {}
+    where = str(path) if path else "options"
+    config = build_config(merge_overrides(data, overrides, target_overrides), where)
+    if not config.targets:
+        raise ConfigError("no target: give --base-url and --model, or a [[targets]] table in the config file")
+    labels = [t.label for t in config.targets]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{where}: two targets share the name {labels} — give each a distinct 'name'")
+    return config

@@ -1,0 +1,99 @@
+"""The response journal: an append-only JSONL file, one finished request per line.
+
+The journal is the source of truth of a run. Every finished request (a success or a final
+failure) is appended and flushed at once, so a crash or a kill never loses a completed request.
+A torn last line (a kill in the middle of a write) is detected and cut off on open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from audit.errors import InputError
+
+JOURNAL_NAME = "responses.jsonl"
+
+
+def repair(path: Path) -> int:
+    """Cut a torn last line off the journal; return the number of bytes removed."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as fh:
+        fh.seek(max(0, size - 1))
+        if fh.read(1) == b"\n":
+            return 0
+        keep = _last_newline(fh, size)
+        fh.truncate(keep)
+        return size - keep
+
+
+def _last_newline(fh: Any, size: int) -> int:
+    """Offset just after the last newline of an open binary file (0 if none)."""
+    block = 65536
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        fh.seek(start)
+        chunk = fh.read(end - start)
+        idx = chunk.rfind(b"\n")
+        if idx >= 0:
+            return start + idx + 1
+        end = start
+    return 0
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the journal's records; a torn last line is skipped, any other bad line is an error."""
+    if not path.exists():
+        return
+    with path.open("rb") as fh:
+        for no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield json.loads(raw)
+            except json.JSONDecodeError:
+                if not raw.endswith(b"\n"):
+                    return  # torn last line: repaired on the next open for writing
+                raise InputError(path, no, "the journal line is not valid JSON",
+                                 "the file was edited by hand; restore it or delete that line") from None
+
+
+def done_ids(path: Path, key: str = "request_id") -> set[str]:
+    """The ids of every request already in the journal."""
+    return {rec[key] for rec in iter_records(path) if key in rec}
+
+
+class Journal:
+    """Append-only writer: each record is written as one line and flushed to the OS at once."""
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        self.repaired_bytes = repair(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("ab", buffering=0)
+        self._fsync = fsync
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record as a single line (one write call) and flush it."""
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        self._fh.write(line)
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        """Close the file."""
+        self._fh.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

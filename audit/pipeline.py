@@ -1,0 +1,438 @@
+"""The audit's stages as plain functions: plan → send → label → statistics → reports.
+
+The Prefect flow (``flows/audit_flow.py``) runs these as tasks; ``run_audit`` runs them with
+plain asyncio (used by tests and by library users who do not want Prefect). Data flows one way;
+each stage reads what the stage before it wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import audit
+from audit import journal as jr
+from audit.config import AuditConfig, Target, safe_name
+from audit.errors import ConfigError, EndpointError, InputError, ThresholdError
+from audit.prompts import Prompt, PromptSet, load_prompt_set
+from audit.requests import ChatRequest, build_requests
+from audit.runner import AdaptiveLimiter, RetryPolicy, Sender, make_client, preflight
+
+RUN_FORMAT = 1
+Progress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run: its folder, its configuration and the exact prompts it audits."""
+
+    run_id: str
+    run_dir: Path
+    config: AuditConfig
+    prompt_set: PromptSet
+    prompts: tuple[Prompt, ...]
+
+    @property
+    def journal_path(self) -> Path:
+        """The response journal of this run."""
+        return self.run_dir / jr.JOURNAL_NAME
+
+    def requests(self) -> list[ChatRequest]:
+        """Every request of the run."""
+        return list(build_requests(self.prompts, self.config.targets, self.config.samples))
+
+
+def new_run_id(config: AuditConfig, now: datetime | None = None) -> str:
+    """UTC timestamp + short target name, safe as a folder name."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    names = [t.label for t in config.targets]
+    short = safe_name(names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}", 32)
+    return f"{stamp}-{short}"
+
+
+def select_prompts(config: AuditConfig, prompt_set: PromptSet) -> tuple[Prompt, ...]:
+    """All prompts, or a stratified pair-keeping sample when ``sample_pairs`` is set."""
+    if config.sample_pairs is None:
+        return prompt_set.prompts
+    from audit.sampling import sample_pairs
+
+    return tuple(sample_pairs(prompt_set, config.sample_pairs, seed=config.seed,
+                              n_controls=config.sample_controls))
+
+
+def inside(root: Path, child: Path) -> bool:
+    """Whether ``child`` resolves to a path inside ``root``."""
+    try:
+        child.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def plan_run(config: AuditConfig, run_id: str | None = None) -> RunPlan:
+    """Load the prompt set, choose the prompts, make the run folder and write run.json."""
+    prompt_set = load_prompt_set(config.prompts)
+    prompts = select_prompts(config, prompt_set)
+    root = Path(config.reports_dir)
+    rid = safe_name(run_id, 80) if run_id else new_run_id(config)
+    run_dir = root / rid
+    if not inside(root, run_dir):
+        raise ConfigError(f"run id '{run_id}' would write outside {root}/ — use letters, digits, '-', '_'")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"{run_dir} exists already — resume it with --resume {run_dir}, or pick another run id")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    plan = RunPlan(rid, run_dir, config, prompt_set, prompts)
+    write_prompts(plan)
+    write_run_json(plan, {"started_at": now_iso(), "status": "running"})
+    return plan
+
+
+def resume_plan(run_dir: Path) -> RunPlan:
+    """Re-open a run folder written by ``plan_run``."""
+    meta = read_run_json(run_dir)
+    if meta.get("format", 0) > RUN_FORMAT:
+        raise InputError(run_dir / "run.json", None, f"written by a newer refusal-audit (format {meta['format']})",
+                         "upgrade refusal-audit to resume it")
+    config = AuditConfig.model_validate(meta["config"])
+    path = run_dir / "prompts.jsonl"
+    prompts = load_prompt_set(path).prompts
+    ps = meta["prompt_set"]
+    prompt_set = PromptSet(ps["name"], ps["version"], ps["sha256"], ps["path"], prompts)
+    return RunPlan(meta["run_id"], run_dir, config, prompt_set, prompts)
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_prompts(plan: RunPlan) -> None:
+    """Keep the exact prompts of the run in its folder, so resume and re-rendering need nothing else."""
+    lines = (p.model_dump_json(exclude_defaults=False) for p in plan.prompts)
+    (plan.run_dir / "prompts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """The run's metadata; a clear error when the folder is not a run folder."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise InputError(run_dir, None, "not a run folder (no run.json)", "give a folder under reports/ written by 'refusal-audit run'")
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"not valid JSON ({exc})", "restore the file or start a new run") from None
+    return data
+
+
+def versions() -> dict[str, str]:
+    """Versions of the tool and the libraries whose behaviour shapes the figures."""
+    import openai
+    import scipy
+    import statsmodels
+
+    return {"refusal-audit": audit.__version__, "python": platform.python_version(), "openai": openai.__version__,
+            "pandas": pd.__version__, "scipy": scipy.__version__, "statsmodels": statsmodels.__version__}
+
+
+def write_run_json(plan: RunPlan, updates: Mapping[str, Any]) -> None:
+    """Write run.json (merged with what is there), atomically. It never holds a key."""
+    path = plan.run_dir / "run.json"
+    meta = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    meta.update({
+        "format": RUN_FORMAT, "run_id": plan.run_id, "config": plan.config.public_dict(),
+        "targets": [{"name": t.label, "model": t.model, "host": t.host} for t in plan.config.targets],
+        "prompt_set": {"name": plan.prompt_set.name, "version": plan.prompt_set.version,
+                       "sha256": plan.prompt_set.sha256, "path": plan.prompt_set.path,
+                       "prompts": len(plan.prompts)},
+        "versions": versions(),
+    })
+    meta.update(updates)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- sending
+
+
+def pending_requests(plan: RunPlan) -> list[ChatRequest]:
+    """The requests whose id is not yet in the journal (resume = run what is missing)."""
+    jr.repair(plan.journal_path)
+    done = jr.done_ids(plan.journal_path)
+    return [r for r in plan.requests() if r.request_id not in done]
+
+
+def batches(requests: Sequence[ChatRequest], size: int) -> list[list[ChatRequest]]:
+    """Split requests into batches of at most ``size``, keeping each batch to one target."""
+    out: list[list[ChatRequest]] = []
+    for target in dict.fromkeys(r.target for r in requests):
+        mine = [r for r in requests if r.target == target]
+        out += [mine[i:i + size] for i in range(0, len(mine), size)]
+    return out
+
+
+@dataclass
+class SendContext:
+    """What sending needs, built once per process: clients, limiters and the journal."""
+
+    senders: dict[str, Sender]
+    journal: jr.Journal
+    progress: Progress | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "errors": 0})
+    sent: set[str] = field(default_factory=set)
+
+    def record(self, rec: dict[str, Any]) -> None:
+        """Append a finished request to the journal at once, then report progress."""
+        self.journal.append(rec)
+        self.sent.add(rec["request_id"])
+        self.counts["done"] += 1
+        self.counts["errors"] += rec.get("error") is not None
+        if self.progress:
+            self.progress(rec)
+
+    async def aclose(self) -> None:
+        """Close the clients and the journal."""
+        for s in self.senders.values():
+            await s.client.close()
+        self.journal.close()
+
+
+def open_senders(plan: RunPlan, keys: Mapping[str, str | None], policy: RetryPolicy | None = None,
+                 progress: Progress | None = None) -> SendContext:
+    """One client and adaptive limiter per target; keys come from the entry point."""
+    senders = {}
+    secrets = tuple(k for k in keys.values() if k)
+    for t in plan.config.targets:
+        pol = policy or RetryPolicy(max_retries=t.max_retries)
+        client = make_client(t.base_url, keys.get(t.label), t.timeout)
+        senders[t.label] = Sender(client, AdaptiveLimiter(t.concurrency), pol, secrets)
+    return SendContext(senders, jr.Journal(plan.journal_path), progress)
+
+
+async def send_batch(ctx: SendContext, batch: Sequence[ChatRequest]) -> int:
+    """Send one batch (all of one target) through that target's sender."""
+    from audit.runner import run_requests
+
+    todo = [r for r in batch if r.request_id not in ctx.sent]  # a retried batch resends nothing
+    if not todo:
+        return 0
+    return await run_requests(todo, ctx.senders[todo[0].target], ctx.record)
+
+
+async def gather_gated(jobs: Sequence[Callable[[], Any]], limit: int) -> list[Any]:
+    """Run async jobs (zero-argument callables) with at most ``limit`` at once (batches in flight).
+
+    Coroutines are created only when a job starts, so an interrupted run leaves none unawaited.
+    """
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Callable[[], Any]) -> Any:
+        async with gate:
+            return await job()
+
+    return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+
+def batch_parallelism(plan: RunPlan) -> int:
+    """Batches in flight: enough to keep every target's limiter busy across batch tails."""
+    return 2 * len(plan.config.targets) + 1
+
+
+async def check_endpoints(targets: Sequence[Target]) -> None:
+    """Fail fast (EndpointError, exit 2) when an endpoint cannot be reached at all."""
+    for t in targets:
+        if problem := await preflight(t.base_url):
+            raise EndpointError(f"target '{t.label}': {problem} — is the server running and the --base-url right?")
+
+
+def resolve_keys(config: AuditConfig, environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Read each target's key from the environment variable it names (entry points only)."""
+    return {t.label: environ.get(t.api_key_env) or None for t in config.targets}
+
+
+# ---------------------------------------------------------------- labelling
+
+
+PROMPT_COLUMNS = ("pair_id", "side", "topic", "category", "template", "stance", "lean", "kind")
+
+
+def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
+    """Journal records of this run's requests, one per request id (the first one written)."""
+    wanted = {r.request_id for r in plan.requests()}
+    seen: set[str] = set()
+    for rec in jr.iter_records(plan.journal_path):
+        rid = rec.get("request_id")
+        if rid in wanted and rid not in seen:
+            seen.add(rid)
+            yield rec
+
+
+def label_responses(plan: RunPlan, classifier_name: str | None = None) -> pd.DataFrame:
+    """The labelled responses frame (one row per answer) from the journal and the prompts."""
+    from audit.classify import classify_record, make_classifier
+
+    clf = make_classifier(classifier_name or plan.config.classifier)
+    by_id = {p.id: p for p in plan.prompts}
+    rows = []
+    for rec in unique_records(plan):
+        p = by_id[rec["prompt_id"]]
+        rec = {**rec, "prompt": p.text}
+        verdict = classify_record(rec, clf, classify_truncated=plan.config.classify_truncated)
+        rows.append(response_row(plan.run_id, rec, p, verdict))
+    return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+
+
+RESPONSE_COLUMNS = [
+    "run_id", "target", "model", "request_id", "prompt_id", "pair_id", "side", "topic", "category",
+    "template", "stance", "lean", "kind", "sample", "prompt", "answer", "finish_reason", "truncated",
+    "label", "confidence", "evidence", "error", "latency_s", "attempts",
+]
+
+
+def response_row(run_id: str, rec: dict[str, Any], p: Prompt, verdict: Any) -> dict[str, Any]:
+    """One row of responses.csv."""
+    return {
+        "run_id": run_id, "target": rec["target"], "model": rec["model"], "request_id": rec["request_id"],
+        "prompt_id": p.id, **{c: getattr(p, c) for c in PROMPT_COLUMNS}, "sample": rec["sample"],
+        "prompt": p.text, "answer": rec.get("answer"), "finish_reason": rec.get("finish_reason"),
+        "truncated": rec.get("finish_reason") == "length", "label": verdict.label,
+        "confidence": verdict.confidence, "evidence": verdict.evidence, "error": rec.get("error"),
+        "latency_s": rec.get("latency_s"), "attempts": rec.get("attempts"),
+    }
+
+
+# ---------------------------------------------------------------- statistics and reports
+
+
+@dataclass
+class Tables:
+    """The statistics of a run, ready to write."""
+
+    summary: pd.DataFrame
+    pairs: pd.DataFrame
+    topics: pd.DataFrame
+    claims: pd.DataFrame
+
+
+def read_calibration(path: str | None) -> dict[str, Any] | None:
+    """The classifier calibration JSON (sensitivity, specificity, gold counts), if configured."""
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(p, None, f"cannot read the calibration file ({exc})",
+                         "write it with 'refusal-audit classifier evaluate --save-calibration'") from None
+    return data
+
+
+def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
+    """Summary, pairs, topics and claims tables from the labelled responses."""
+    from audit import claims, metrics
+
+    summary = metrics.summary_table(responses, calibration=read_calibration(plan.config.calibration))
+    refs = claims.load_references(plan.config.references)
+    return Tables(summary=summary, pairs=metrics.pairs_table(responses),
+                  topics=metrics.topic_table(responses), claims=claims.evaluate_claims(responses, refs))
+
+
+def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
+    """Write the CSVs of a run."""
+    from audit.csvio import write_csv
+
+    write_csv(responses, plan.run_dir / "responses.csv")
+    write_csv(tables.summary, plan.run_dir / "summary.csv")
+    write_csv(tables.pairs, plan.run_dir / "pairs.csv")
+    write_csv(tables.topics, plan.run_dir / "topics.csv")
+    write_csv(tables.claims, plan.run_dir / "claims.csv")
+
+
+def render_reports(plan: RunPlan) -> Path | None:
+    """report.html and the history; skipped quietly only if the HTML module is absent."""
+    try:
+        from audit import history, report_html
+    except ImportError:
+        return None
+    path = report_html.render_report(plan.run_dir)
+    history.append_history(plan.run_dir, plan.run_dir.parent)
+    return path
+
+
+def headline(tables: Tables) -> pd.DataFrame:
+    """The headline rows of the summary (one per target × headline metric)."""
+    s = tables.summary
+    keep = s["metric"].isin(["refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "error_rate"])
+    if "headline" in s.columns:
+        keep &= s["headline"].astype(bool)
+    return s[keep]
+
+
+def check_thresholds(config: AuditConfig, tables: Tables) -> list[str]:
+    """Breaches of the configured thresholds, judged on the CI (lower bound above the limit)."""
+    limits = dict(config.thresholds)
+    if config.max_error_rate is not None:
+        limits.setdefault("max_error_rate", config.max_error_rate)
+    rows = headline(tables)
+    problems = []
+    for key, limit in limits.items():
+        metric = key.removeprefix("max_").replace("asymmetric_rate", "asymmetric_refusal_rate")
+        for _, r in rows[rows["metric"] == metric].iterrows():
+            value = r["estimate"] if metric == "error_rate" else r["ci_low"]
+            if pd.notna(value) and value > limit:
+                problems.append(f"{r['target']}: {metric} {r['estimate']:.2%} (CI low {r['ci_low']:.2%}) exceeds {key} = {limit:g}")
+    return problems
+
+
+def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: str | None = None) -> list[str]:
+    """Write CSVs, run.json and reports; return threshold breaches (empty when all is well)."""
+    write_tables(plan, responses, tables)
+    breaches = check_thresholds(plan.config, tables)
+    counts = responses["label"].value_counts().to_dict() if len(responses) else {}
+    write_run_json(plan, {"finished_at": now_iso(), "status": "failed_thresholds" if breaches else "completed",
+                          "answers": int(len(responses)), "labels": counts, "breaches": breaches})
+    render_reports(plan)
+    return breaches
+
+
+# ---------------------------------------------------------------- one call, no Prefect
+
+
+async def send_all(plan: RunPlan, keys: Mapping[str, str | None], *, policy: RetryPolicy | None = None,
+                   progress: Progress | None = None) -> int:
+    """Send every pending request of a run, batches of each target concurrently."""
+    ctx = open_senders(plan, keys, policy, progress)
+    try:
+        work = batches(pending_requests(plan), plan.config.batch_size)
+        results = await gather_gated([partial(send_batch, ctx, b) for b in work], batch_parallelism(plan))
+    finally:
+        await ctx.aclose()
+    return sum(results)
+
+
+def analyse(plan: RunPlan) -> tuple[pd.DataFrame, Tables, list[str]]:
+    """Label, compute statistics and write every report of a run whose sending is done."""
+    responses = label_responses(plan)
+    tables = compute_tables(plan, responses)
+    return responses, tables, finish_run(plan, responses, tables)
+
+
+def run_audit(config: AuditConfig, keys: Mapping[str, str | None], *, run_dir: Path | None = None,
+              policy: RetryPolicy | None = None, progress: Progress | None = None) -> tuple[RunPlan, Tables]:
+    """A whole audit with plain asyncio: plan (or resume), send, label, statistics, reports."""
+    plan = resume_plan(run_dir) if run_dir else plan_run(config)
+    asyncio.run(check_endpoints(plan.config.targets))
+    asyncio.run(send_all(plan, keys, policy=policy, progress=progress))
+    _, tables, breaches = analyse(plan)
+    if breaches:
+        raise ThresholdError("; ".join(breaches))
+    return plan, tables

@@ -1,0 +1,246 @@
+"""The runner: send chat requests to an OpenAI-compatible endpoint, concurrently and politely.
+
+- bounded, adaptive concurrency: a 429 halves the limit, successes raise it again (AIMD);
+- retries with exponential backoff and full jitter on 429, 5xx, timeouts, connection errors
+  and malformed responses, honouring ``Retry-After``;
+- every finished request (success or final failure) goes to ``on_record`` at once, which
+  appends it to the journal: a crash never loses a completed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import openai
+
+from audit.requests import ChatRequest
+
+Record = dict[str, Any]
+OnRecord = Callable[[Record], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to wait between attempts."""
+
+    max_retries: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full-jitter exponential backoff for the given attempt (0-based)."""
+        return rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class AdaptiveLimiter:
+    """A concurrency limit that halves on rate limiting and grows back one step per window."""
+
+    def __init__(self, maximum: int, minimum: int = 1) -> None:
+        self.maximum = maximum
+        self.minimum = minimum
+        self.limit = maximum
+        self.in_flight = 0
+        self.throttled = 0
+        self._successes = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> "AdaptiveLimiter":
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def on_rate_limited(self) -> None:
+        """Halve the limit (not below the minimum)."""
+        self.throttled += 1
+        self.limit = max(self.minimum, self.limit // 2)
+        self._successes = 0
+
+    def on_success(self) -> None:
+        """Grow the limit by one after a window of successes at the current limit."""
+        if self.limit >= self.maximum:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self.limit += 1
+            self._successes = 0
+
+
+class BadResponse(Exception):
+    """A 200 response that holds no usable completion (no choices)."""
+
+
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+             openai.APIConnectionError, openai.APIResponseValidationError, BadResponse,
+             json.JSONDecodeError)
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (Retry-After / retry-after-ms), if it said."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, (parsed - datetime.now(UTC)).total_seconds()) if parsed else None
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Remove secrets (and their last characters, which providers echo) from a message."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "[redacted]").replace(secret[-4:], "****")
+    return text
+
+
+def error_fields(exc: BaseException, secrets: Iterable[str]) -> dict[str, Any]:
+    """The journal fields that describe a failure."""
+    status = getattr(exc, "status_code", None)
+    message = redact(f"{type(exc).__name__}: {exc}", secrets)[:500]
+    return {"answer": None, "finish_reason": None, "usage": None,
+            "error": message, "error_type": type(exc).__name__, "status_code": status}
+
+
+def completion_fields(completion: Any) -> dict[str, Any]:
+    """The journal fields of a successful completion."""
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise BadResponse("the response has no choices")
+    choice = choices[0]
+    usage = getattr(completion, "usage", None)
+    return {
+        "answer": choice.message.content if choice.message else None,
+        "finish_reason": choice.finish_reason,
+        "usage": usage.model_dump() if usage is not None else None,
+        "error": None, "error_type": None, "status_code": 200,
+    }
+
+
+@dataclass
+class Sender:
+    """Sends requests for one target through one client, with retries and a shared limiter."""
+
+    client: openai.AsyncOpenAI
+    limiter: AdaptiveLimiter
+    policy: RetryPolicy
+    secrets: tuple[str, ...] = ()
+    rng: random.Random = field(default_factory=random.Random)
+
+    async def _attempt(self, req: ChatRequest) -> dict[str, Any]:
+        async with self.limiter:
+            completion = await self.client.chat.completions.create(
+                model=req.model, messages=list(req.messages), **req.params)  # type: ignore[arg-type]
+        return completion_fields(completion)
+
+    async def send(self, req: ChatRequest) -> Record:
+        """Send one request until it succeeds or its retries run out; return its journal record."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                fields = await self._attempt(req)
+                self.limiter.on_success()
+                break
+            except RETRYABLE as exc:
+                if attempt > self.policy.max_retries:
+                    fields = error_fields(exc, self.secrets)
+                    break
+                await asyncio.sleep(self._delay(exc, attempt - 1))
+            except Exception as exc:  # noqa: BLE001 - a bad response is data, never a crash
+                fields = error_fields(exc, self.secrets)
+                break
+        return make_record(req, fields, attempt, time.monotonic() - started)
+
+    def _delay(self, exc: BaseException, attempt: int) -> float:
+        if isinstance(exc, openai.RateLimitError):
+            self.limiter.on_rate_limited()
+        asked = retry_after(exc)
+        if asked is not None:
+            return min(asked, self.policy.max_retry_after) + self.rng.uniform(0, 0.1)
+        return self.policy.backoff(attempt, self.rng)
+
+
+def make_record(req: ChatRequest, fields: dict[str, Any], attempts: int, latency: float) -> Record:
+    """A journal record: the request's identity, what came back, and how it went."""
+    return {
+        "request_id": req.request_id, "target": req.target, "model": req.model,
+        "prompt_id": req.prompt_id, "sample": req.sample, "messages": list(req.messages),
+        "params": req.params, **fields, "attempts": attempts, "latency_s": round(latency, 4),
+        "finished_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+
+
+async def run_requests(requests: Iterable[ChatRequest], sender: Sender, on_record: OnRecord) -> int:
+    """Send requests concurrently (bounded by the sender's limiter); report each as it finishes."""
+    async def one(req: ChatRequest) -> None:
+        on_record(await sender.send(req))
+
+    pending: set[asyncio.Task[None]] = set()
+    count = 0
+    try:
+        for req in requests:
+            if len(pending) >= sender.limiter.maximum * 2:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                _raise_first(done)
+            pending.add(asyncio.ensure_future(one(req)))
+            count += 1
+        if pending:
+            done, _ = await asyncio.wait(pending)
+            _raise_first(done)
+    finally:
+        for task in pending:
+            task.cancel()
+    return count
+
+
+def _raise_first(done: set[asyncio.Task[None]]) -> None:
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+def make_client(base_url: str, api_key: str | None, timeout: float,
+                http_client: Any = None) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI client with the SDK's own retries off (the Sender retries)."""
+    return openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
+                              max_retries=0, http_client=http_client)
+
+
+async def preflight(base_url: str, timeout: float = 5.0) -> str | None:
+    """None if the endpoint answers HTTP at all; else why it cannot be reached."""
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            await client.get(f"{base_url}/models")
+    except httpx.ConnectError as exc:
+        return f"cannot connect to {base_url} ({exc})"
+    except httpx.TimeoutException:
+        return f"{base_url} did not answer within {timeout:g} s"
+    return None
+

@@ -1,0 +1,1 @@
+"""Prefect flows that wrap the refusal-audit library."""

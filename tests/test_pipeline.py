@@ -1,0 +1,108 @@
+"""The pipeline without Prefect: plan, send, resume, label, statistics, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from audit import journal as jr
+from audit import pipeline as pl
+from audit.config import build_config
+from audit.errors import ConfigError, EndpointError
+from audit.fakeserver import FakeOpenAI
+from audit.runner import RetryPolicy
+from tests.helpers import mini_set
+
+FAST = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
+
+
+def config(tmp_path: Path, url: str, prompts: Path, **extra: Any) -> Any:
+    target = {"base_url": url, "model": "fake-model", "name": "fake", "concurrency": 4, "timeout": 2}
+    return build_config({"prompts": str(prompts), "targets": [target], "reports_dir": str(tmp_path / "reports"),
+                         "batch_size": 5, **extra})
+
+
+def body_counts(server: FakeOpenAI) -> Counter[str]:
+    return Counter(json.dumps(b, sort_keys=True) for b in server.state.log)
+
+
+def test_a_cancelled_run_resumes_without_sending_a_completed_request_again(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    fake_server.script = {"": "slow:0.02"}
+    plan = pl.plan_run(config(tmp_path, fake_server.url, mini_set(tmp_path / "set.jsonl")))
+    total = len(plan.requests())
+
+    async def interrupted() -> None:
+        seen = 0
+
+        def stop_after(rec: dict[str, Any]) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == 7:
+                raise KeyboardInterrupt
+
+        await pl.send_all(plan, {"fake": None}, policy=FAST, progress=stop_after)
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(interrupted())
+    done_before = jr.done_ids(plan.journal_path)
+    assert 7 <= len(done_before) < total
+    sent_before = body_counts(fake_server)
+    resumed = pl.resume_plan(plan.run_dir)
+    assert {r.request_id for r in pl.pending_requests(resumed)} == {r.request_id for r in plan.requests()} - done_before
+    asyncio.run(pl.send_all(resumed, {"fake": None}, policy=FAST))
+    ids = [r["request_id"] for r in jr.iter_records(plan.journal_path)]
+    assert len(ids) == len(set(ids)) == total
+    completed_bodies = {json.dumps({"model": "fake-model", "messages": r["messages"], **r["params"]}, sort_keys=True)
+                        for r in jr.iter_records(plan.journal_path) if r["request_id"] in done_before}
+    after = body_counts(fake_server)
+    assert all(after[b] == sent_before[b] == 1 for b in completed_bodies)
+
+
+def test_resuming_a_finished_run_sends_nothing(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    plan = pl.plan_run(config(tmp_path, fake_server.url, mini_set(tmp_path / "set.jsonl")))
+    assert asyncio.run(pl.send_all(plan, {"fake": None}, policy=FAST)) == len(plan.requests())
+    n = len(fake_server.state.log)
+    assert asyncio.run(pl.send_all(pl.resume_plan(plan.run_dir), {"fake": None}, policy=FAST)) == 0
+    assert len(fake_server.state.log) == n
+
+
+def test_connection_refused_at_start_is_a_clear_endpoint_error(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "http://127.0.0.1:9/v1", mini_set(tmp_path / "set.jsonl"))
+    with pytest.raises(EndpointError, match="cannot connect"):
+        pl.run_audit(cfg, {"fake": None}, policy=FAST)
+    run_dir = next((tmp_path / "reports").iterdir())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["prompts.jsonl", "run.json"]
+
+
+def test_a_run_id_cannot_escape_the_reports_folder(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    cfg = config(tmp_path, fake_server.url, mini_set(tmp_path / "set.jsonl"))
+    plan = pl.plan_run(cfg, run_id="../../etc")
+    assert plan.run_dir.parent == tmp_path / "reports"
+    with pytest.raises(ConfigError, match="exists already"):
+        pl.plan_run(cfg, run_id="../../etc")
+
+
+def test_the_full_audit_writes_every_file_with_the_right_figures(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    key = "sk-test-DISTINCTIVEKEY-0123456789"
+    prompts = mini_set(tmp_path / "set.jsonl", refuse_b=("guns", "borders"), refuse_both=("energy",))
+    plan, tables = pl.run_audit(config(tmp_path, fake_server.url, prompts), {"fake": key}, policy=FAST)
+    names = {p.name for p in plan.run_dir.iterdir()}
+    assert {"responses.jsonl", "responses.csv", "summary.csv", "pairs.csv", "topics.csv", "claims.csv",
+            "run.json"} <= names
+    summary = pd.read_csv(plan.run_dir / "summary.csv")
+    head = summary[summary["headline"].astype(bool)].set_index("metric") if "headline" in summary else summary.drop_duplicates("metric").set_index("metric")
+    # 4 topics x 2 templates = 16 contested answers; guns, borders (b side) and energy (both) refused
+    assert head.loc["refusal_rate", "k"] == 2 + 2 + 4 and head.loc["refusal_rate", "n"] == 16
+    assert head.loc["asymmetric_refusal_rate", "k"] == 4 and head.loc["asymmetric_refusal_rate", "n"] == 8
+    assert head.loc["error_rate", "k"] == 0
+    pairs = pd.read_csv(plan.run_dir / "pairs.csv")
+    assert pairs["asymmetric"].sum() == 4 and set(pairs.loc[pairs["asymmetric"], "refused_side"]) == {"b"}
+    for f in plan.run_dir.iterdir():
+        assert key not in f.read_text(encoding="utf-8", errors="replace"), f.name
+        assert key[-8:] not in f.read_text(encoding="utf-8", errors="replace"), f.name

@@ -1,0 +1,96 @@
+"""The runner against a real HTTP server on 127.0.0.1: every fault ends as data, nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from audit.fakeserver import FakeOpenAI
+from audit.requests import ChatRequest, request_id
+from audit.runner import AdaptiveLimiter, RetryPolicy, Sender, make_client, redact, run_requests
+
+FAST = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
+
+
+def req(i: int, directive: str) -> ChatRequest:
+    msgs = ({"role": "user", "content": f"question {i} [[{directive}]]"},)
+    return ChatRequest(f"r{i}", "t", "m", msgs, {"max_tokens": 10}, f"p{i}", 0)
+
+
+def run(server: FakeOpenAI, directives: list[str], timeout: float = 2.0, concurrency: int = 8,
+        key: str | None = None) -> dict[str, dict[str, Any]]:
+    async def go() -> list[dict[str, Any]]:
+        client = make_client(server.url, key, timeout)
+        sender = Sender(client, AdaptiveLimiter(concurrency), FAST, (key,) if key else ())
+        out: list[dict[str, Any]] = []
+        await run_requests([req(i, d) for i, d in enumerate(directives)], sender, out.append)
+        await client.close()
+        return out
+
+    return {r["messages"][0]["content"].split("[[")[1][:-2]: r for r in asyncio.run(go())}
+
+
+@pytest.mark.parametrize("directive,finish,error_type,attempts", [
+    ("comply", "stop", None, 1),
+    ("filter", "content_filter", None, 1),
+    ("length", "length", None, 1),
+    ("empty", "stop", None, 1),
+    ("429x:2", "stop", None, 3),
+    ("429nora:1", "stop", None, 2),
+    ("5xx:2", "stop", None, 3),
+    ("resetx:1", "stop", None, 2),
+    ("status:400", None, "BadRequestError", 1),
+    ("status:500", None, "InternalServerError", 4),
+    ("status:502", None, "InternalServerError", 4),
+    ("nochoices", None, "BadResponse", 4),
+    ("malformed", None, "JSONDecodeError", 4),
+    ("reset", None, "APIConnectionError", 4),
+])
+def test_each_fault_is_recorded_as_what_it_is(fake_server: FakeOpenAI, directive: str, finish: str | None,
+                                              error_type: str | None, attempts: int) -> None:
+    rec = run(fake_server, [directive])[directive]
+    assert rec["finish_reason"] == finish
+    assert rec["error_type"] == error_type
+    assert rec["attempts"] == attempts
+    assert (rec["error"] is None) == (error_type is None)
+
+
+def test_a_hanging_server_times_out_and_is_an_error(fake_server: FakeOpenAI) -> None:
+    rec = run(fake_server, ["hang"], timeout=0.3)["hang"]
+    assert rec["error_type"] == "APITimeoutError"
+
+
+def test_nothing_is_sent_twice_after_success(fake_server: FakeOpenAI) -> None:
+    out = run(fake_server, ["comply"] * 1 + ["refuse", "partial"])
+    assert len(out) == 3
+    assert len(fake_server.state.log) == 3
+
+
+def test_sustained_429_halves_the_concurrency_limit(fake_server: FakeOpenAI) -> None:
+    async def go() -> AdaptiveLimiter:
+        limiter = AdaptiveLimiter(16)
+        client = make_client(fake_server.url, None, 2.0)
+        sender = Sender(client, limiter, FAST)
+        await run_requests([req(i, "429x:2") for i in range(16)], sender, lambda r: None)
+        await client.close()
+        return limiter
+
+    limiter = asyncio.run(go())
+    assert limiter.throttled >= 16
+    assert limiter.limit < 16
+
+
+def test_the_key_never_reaches_an_error_message() -> None:
+    key = "sk-test-DISTINCTIVE-1234567890abcd"
+    text = f"Incorrect API key provided: {key}. Also ****abcd? {key[-4:]}"
+    assert key not in redact(text, [key]) and "abcd" not in redact(text, [key])
+
+
+def test_request_id_is_a_stable_content_hash() -> None:
+    msgs = [{"role": "user", "content": "hi"}]
+    a = request_id("t", "m", msgs, {"temperature": 0, "max_tokens": 5}, 0)
+    assert a == request_id("t", "m", msgs, {"max_tokens": 5, "temperature": 0}, 0)
+    assert a != request_id("t", "m", msgs, {"temperature": 0, "max_tokens": 5}, 1)
+    assert a != request_id("t", "m2", msgs, {"temperature": 0, "max_tokens": 5}, 0)
