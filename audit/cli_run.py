@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -62,6 +63,8 @@ def run(
 
 def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool) -> int:
     """Run the Prefect flow locally and print the headline."""
+    # a busy 2-core machine needs more than Prefect's default to start its temporary server
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
