@@ -65,6 +65,7 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     """Run the Prefect flow locally and print the headline."""
     # a busy 2-core machine needs more than Prefect's default to start its temporary server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,

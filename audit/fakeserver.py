@@ -24,6 +24,7 @@ it, else ``default``. Directives:
 ``hang``                never answer (the client's timeout must fire)
 ``reset``               send half a response, then reset the connection
 ``resetx:N``            reset the first N times, then comply
+``echoauth``            401 whose message echoes the bearer token (as some providers do)
 ======================  ===================================================================
 
 Run it alone with ``python -m audit.fakeserver --port 8000``.
@@ -124,6 +125,7 @@ def decide(directive: str, arg: str | None, seen: int, model: str, text: str) ->
         "malformed": lambda: Reply(200, b'{"id": "x", "choices": [', {}),
         "hang": lambda: Reply(action="hang"),
         "reset": lambda: Reply(action="reset"),
+        "echoauth": lambda: Reply(action="echoauth"),
     }
     if directive in simple:
         return simple[directive]()
@@ -189,6 +191,9 @@ class FakeOpenAI:
         headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         reply = self._route(method, path, body)
+        if reply.action == "echoauth":
+            token = headers.get("authorization", "").removeprefix("Bearer ")
+            reply = _error_reply(401, f"Incorrect API key provided: {token}")
         return await self._send(writer, reply)
 
     def _route(self, method: str, path: str, raw: bytes) -> Reply:
