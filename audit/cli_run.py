@@ -66,6 +66,7 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     # a busy 2-core machine needs more than Prefect's default to start its temporary server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
+    precheck(config, resume_dir)
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
@@ -73,6 +74,19 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     result = asyncio.run(audit_flow(**params))
     print_headline(result)
     return 0
+
+
+def precheck(config: AuditConfig | None, resume_dir: str | None) -> None:
+    """Catch user mistakes before Prefect starts, so they show as one line, not a flow failure."""
+    from audit import pipeline as pl
+    from audit.prompts import load_prompt_set
+
+    if resume_dir:
+        pl.resume_plan(Path(resume_dir))
+        return
+    assert config is not None
+    load_prompt_set(config.prompts)
+    asyncio.run(pl.check_endpoints(config.targets))
 
 
 def print_headline(result: dict[str, Any]) -> None:

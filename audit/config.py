@@ -118,8 +118,16 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise InputError(path, line, f"not valid TOML ({getattr(exc, 'msg', exc)})", "fix the TOML syntax") from None
+        raise InputError(path, toml_error_line(exc, text), f"not valid TOML ({exc})", "fix the TOML syntax") from None
+
+
+def toml_error_line(exc: tomllib.TOMLDecodeError, text: str) -> int | None:
+    """The line a TOML error points at (Python 3.11 only says it in the message)."""
+    if lineno := getattr(exc, "lineno", None):
+        return int(lineno)
+    if m := re.search(r"at line (\d+)", str(exc)):
+        return int(m.group(1))
+    return max(1, len(text.splitlines())) if "end of document" in str(exc) else None
 
 
 def merge_overrides(data: dict[str, Any], overrides: dict[str, Any], target_overrides: dict[str, Any]) -> dict[str, Any]:

@@ -66,9 +66,10 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
                                  "the file was edited by hand; restore it or delete that line") from None
 
 
-def done_ids(path: Path, key: str = "request_id") -> set[str]:
-    """The ids of every request already in the journal."""
-    return {rec[key] for rec in iter_records(path) if key in rec}
+def done_ids(path: Path, key: str = "request_id", *, answered_only: bool = False) -> set[str]:
+    """The ids of every request already in the journal (with ``answered_only``, those with a
+    record that is not an API error: what ``--retry-errors`` leaves alone)."""
+    return {rec[key] for rec in iter_records(path) if key in rec and not (answered_only and rec.get("error"))}
 
 
 class Journal:

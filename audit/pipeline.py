@@ -164,10 +164,11 @@ def write_run_json(plan: RunPlan, updates: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------- sending
 
 
-def pending_requests(plan: RunPlan) -> list[ChatRequest]:
-    """The requests whose id is not yet in the journal (resume = run what is missing)."""
+def pending_requests(plan: RunPlan, retry_errors: bool = False) -> list[ChatRequest]:
+    """The requests whose id is not yet in the journal (resume = run what is missing); with
+    ``retry_errors``, also those whose every attempt so far ended in an API error."""
     jr.repair(plan.journal_path)
-    done = jr.done_ids(plan.journal_path)
+    done = jr.done_ids(plan.journal_path, answered_only=retry_errors)
     return [r for r in plan.requests() if r.request_id not in done]
 
 
@@ -266,14 +267,15 @@ PROMPT_COLUMNS = ("pair_id", "side", "topic", "category", "template", "stance", 
 
 
 def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
-    """Journal records of this run's requests, one per request id (the first one written)."""
+    """Journal records of this run's requests, one per request id: the first answer, or the
+    last error when every attempt failed (errors are re-sent only with ``--retry-errors``)."""
     wanted = {r.request_id for r in plan.requests()}
-    seen: set[str] = set()
+    best: dict[str, dict[str, Any]] = {}
     for rec in jr.iter_records(plan.journal_path):
         rid = rec.get("request_id")
-        if rid in wanted and rid not in seen:
-            seen.add(rid)
-            yield rec
+        if rid in wanted and (rid not in best or (best[rid].get("error") and not rec.get("error"))):
+            best[rid] = rec
+    yield from best.values()
 
 
 def label_responses(plan: RunPlan, classifier_name: str | None = None) -> pd.DataFrame:
@@ -338,16 +340,12 @@ def read_calibration(path: str | None) -> dict[str, Any] | None:
 
 def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
     """Summary, pairs, topics and claims tables from the labelled responses."""
-    from audit import metrics
+    from audit import claims, metrics
 
     summary = metrics.summary_table(responses, calibration=read_calibration(plan.config.calibration))
-    try:  # TEMP until claims lands
-        from audit import claims
-        claim_table = claims.evaluate_claims(responses, claims.load_references(plan.config.references))
-    except ImportError:
-        claim_table = pd.DataFrame()
+    refs = claims.load_references(plan.config.references)
     return Tables(summary=summary, pairs=metrics.pairs_table(responses),
-                  topics=metrics.topic_table(responses), claims=claim_table)
+                  topics=metrics.topic_table(responses), claims=claims.evaluate_claims(responses, refs))
 
 
 def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
@@ -412,11 +410,11 @@ def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: 
 
 
 async def send_all(plan: RunPlan, keys: Mapping[str, str | None], *, policy: RetryPolicy | None = None,
-                   progress: Progress | None = None) -> int:
+                   progress: Progress | None = None, retry_errors: bool = False) -> int:
     """Send every pending request of a run, batches of each target concurrently."""
     ctx = open_senders(plan, keys, policy, progress)
     try:
-        work = batches(pending_requests(plan), plan.config.batch_size)
+        work = batches(pending_requests(plan, retry_errors), plan.config.batch_size)
         results = await gather_gated([partial(send_batch, ctx, b) for b in work], batch_parallelism(plan))
     finally:
         await ctx.aclose()

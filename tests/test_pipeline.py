@@ -106,3 +106,24 @@ def test_the_full_audit_writes_every_file_with_the_right_figures(tmp_path: Path,
     for f in plan.run_dir.iterdir():
         assert key not in f.read_text(encoding="utf-8", errors="replace"), f.name
         assert key[-8:] not in f.read_text(encoding="utf-8", errors="replace"), f.name
+
+
+def test_a_max_error_rate_fails_the_run_and_keeps_it_resumable(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from audit.errors import ThresholdError
+
+    prompts = mini_set(tmp_path / "set.jsonl")
+    fake_server.script = {"taxes": "status:400"}
+    cfg = config(tmp_path, fake_server.url, prompts, max_error_rate=0.1)
+    with pytest.raises(ThresholdError, match="error_rate 20.00%.*max_error_rate = 0.1"):
+        pl.run_audit(cfg, {"fake": None}, policy=FAST)
+    run_dir = next(p for p in (tmp_path / "reports").iterdir() if (p / "run.json").exists())
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "failed_thresholds" and meta["labels"]["error"] == 4
+    assert (run_dir / "summary.csv").exists()
+    plan = pl.resume_plan(run_dir)
+    assert pl.pending_requests(plan) == []
+    assert len(pl.pending_requests(plan, retry_errors=True)) == 4
+    fake_server.script = {}  # the endpoint is fixed: --retry-errors re-sends only the 4 failures
+    assert asyncio.run(pl.send_all(plan, {"fake": None}, policy=FAST, retry_errors=True)) == 4
+    responses, _, breaches = pl.analyse(plan)
+    assert breaches == [] and (responses["label"] == "error").sum() == 0 and len(responses) == 20
