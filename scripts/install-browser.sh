@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install headless Debian Chromium for the browser tests (tests/test_browser.py).
+# Idempotent: does nothing when /usr/bin/chromium is already present.
+# Needs root (or sudo). Usage: scripts/install-browser.sh
+set -euo pipefail
+
+if command -v chromium >/dev/null 2>&1; then
+    echo "chromium already installed: $(command -v chromium)"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core
+chromium --version
