@@ -20,6 +20,16 @@ def _no_user_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _prefect_console_on_real_stderr() -> Iterator[None]:
+    """Keep Prefect's console handlers off per-test capture buffers (closed after each test)."""
+    yield
+    import sys
+
+    if "prefect" in sys.modules:
+        _console_to_real_stderr()
+
+
 @pytest.fixture
 def fake_server() -> Iterator[FakeOpenAI]:
     """A scripted OpenAI-compatible server (default: comply) on a free port."""
@@ -35,5 +45,22 @@ def prefect_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=60):
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}), prefect_test_harness(server_startup_timeout=120):
+        _console_to_real_stderr()
         yield
+
+
+def _console_to_real_stderr() -> None:
+    """Prefect's console handler keeps the stream it was built with; if that was a test's
+    capsys buffer, later tests log into a closed file. Point it at the real stderr."""
+    import logging
+    import sys
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [logging.getLogger(n) for n in logging.root.manager.loggerDict]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.stream = sys.__stderr__
+                handler.console.file = sys.__stderr__
