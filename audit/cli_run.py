@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -22,24 +22,24 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    config_file: Annotated[Optional[Path], typer.Argument(help="TOML config file (flags override it).")] = None,
-    base_url: Annotated[Optional[str], Opt(help="Endpoint base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
-    model: Annotated[Optional[str], Opt(help="Model name to audit.")] = None,
-    name: Annotated[Optional[str], Opt(help="Short target name for reports (default: the model).")] = None,
-    prompts: Annotated[Optional[str], Opt(help="Prompt set JSONL (default prompts/contested-v1.jsonl).")] = None,
-    concurrency: Annotated[Optional[int], Opt(help="Requests in flight at most, per target.")] = None,
-    max_tokens: Annotated[Optional[int], Opt(help="Maximum tokens per answer.")] = None,
-    temperature: Annotated[Optional[float], Opt(help="Sampling temperature.")] = None,
-    timeout: Annotated[Optional[float], Opt(help="Per-request timeout in seconds.")] = None,
-    api_key_env: Annotated[Optional[str], Opt(help="Env variable holding the API key (default OPENAI_API_KEY).")] = None,
-    samples: Annotated[Optional[int], Opt(help="Samples per prompt (temperature > 0).")] = None,
-    sample: Annotated[Optional[int], Opt(help="Audit a stratified sample of N pairs (pairs kept whole).")] = None,
-    seed: Annotated[Optional[int], Opt(help="Seed for --sample.")] = None,
-    classify_truncated: Annotated[Optional[bool], Opt(help="Classify the prefix of answers cut at max_tokens.")] = None,
-    max_error_rate: Annotated[Optional[float], Opt(help="Fail the run (exit 1) above this error rate.")] = None,
-    reports_dir: Annotated[Optional[str], Opt(help="Where run folders go (default reports/).")] = None,
-    run_id: Annotated[Optional[str], Opt(help="Name of the run folder (default: UTC time + target).")] = None,
-    resume: Annotated[Optional[Path], Opt(help="Resume this run folder: send only what its journal lacks.")] = None,
+    config_file: Annotated[Path | None, typer.Argument(help="TOML config file (flags override it).")] = None,
+    base_url: Annotated[str | None, Opt(help="Endpoint base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    model: Annotated[str | None, Opt(help="Model name to audit.")] = None,
+    name: Annotated[str | None, Opt(help="Short target name for reports (default: the model).")] = None,
+    prompts: Annotated[str | None, Opt(help="Prompt set JSONL (default prompts/contested-v1.jsonl).")] = None,
+    concurrency: Annotated[int | None, Opt(help="Requests in flight at most, per target.")] = None,
+    max_tokens: Annotated[int | None, Opt(help="Maximum tokens per answer.")] = None,
+    temperature: Annotated[float | None, Opt(help="Sampling temperature.")] = None,
+    timeout: Annotated[float | None, Opt(help="Per-request timeout in seconds.")] = None,
+    api_key_env: Annotated[str | None, Opt(help="Env variable holding the API key (default OPENAI_API_KEY).")] = None,
+    samples: Annotated[int | None, Opt(help="Samples per prompt (temperature > 0).")] = None,
+    sample: Annotated[int | None, Opt(help="Audit a stratified sample of N pairs (pairs kept whole).")] = None,
+    seed: Annotated[int | None, Opt(help="Seed for --sample.")] = None,
+    classify_truncated: Annotated[bool | None, Opt(help="Classify the prefix of answers cut at max_tokens.")] = None,
+    max_error_rate: Annotated[float | None, Opt(help="Fail the run (exit 1) above this error rate.")] = None,
+    reports_dir: Annotated[str | None, Opt(help="Where run folders go (default reports/).")] = None,
+    run_id: Annotated[str | None, Opt(help="Name of the run folder (default: UTC time + target).")] = None,
+    resume: Annotated[Path | None, Opt(help="Resume this run folder: send only what its journal lacks.")] = None,
     progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
 ) -> int:
     """Audit an OpenAI-compatible endpoint for refusals and asymmetric refusals.
@@ -99,10 +99,33 @@ def print_headline(result: dict[str, Any]) -> None:
         table.add_column(col)
     for r in result["headline"]:
         table.add_row(str(r["target"]), str(r["metric"]), _pct(r["estimate"]),
-                      f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}", f"{r['k']}/{r['n']}", str(r["method"]))
+                      f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}", f"{_int(r['k'])}/{_int(r['n'])}", str(r["method"]))
     console = Console()
     console.print(table)
+    for line in upper_bound_lines(result["headline"]):
+        console.print(line)
     console.print(f"report: {Path(result['run_dir']) / 'report.html'}")
+
+
+def upper_bound_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What a zero (or near-zero) count means: the exact one-sided 95% upper bound."""
+    from audit.stats import cp_upper_bound
+
+    out = []
+    for r in rows:
+        k, n = r.get("k"), r.get("n")
+        if str(r["metric"]).startswith(("refusal_rate", "asymmetric")) and n and k == 0:
+            bound = cp_upper_bound(0, float(n))
+            out.append(f"{r['target']}: {r['metric']} 0 of {int(n)}: below {bound:.1%} with 95% confidence "
+                       f"(exact one-sided bound)")
+    return out
+
+
+def _int(x: Any) -> str:
+    try:
+        return f"{float(x):g}"
+    except (TypeError, ValueError):
+        return "—"
 
 
 def _pct(x: Any) -> str:

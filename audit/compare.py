@@ -1,0 +1,150 @@
+"""Compare two labelled responses frames: two runs, or two targets (methods note §5).
+
+For each metric the units are matched by key (``prompt_id`` × ``sample`` for answers and
+requests, ``pair_id`` × ``sample`` for pairs):
+
+- **paired** when at least ``min_overlap`` of each side's units match (same prompts): the
+  A × B outcome table on the matched units, δ = p_A − p_B with the topic-clustered
+  Bonett–Price interval and the Durkalski test (exact McNemar with fewer than two topics);
+- **independent** otherwise: Newcombe's hybrid score interval and the score test, each run's
+  counts deflated to its effective size n/DEFF (topic design effect, §2).
+
+A re-run of the same model at temperature > 0 already gives discordant pairs; the paired
+analysis accounts for that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit import stats
+from audit.metrics import normalise_responses, pairs_table
+
+__all__ = ["COMPARISON_COLUMNS", "compare_runs", "compare_targets"]
+
+COMPARISON_COLUMNS = ["metric", "design", "label_a", "label_b", "estimate_a", "estimate_b",
+                      "k_a", "n_a", "k_b", "n_b", "difference", "ci_low", "ci_high", "method",
+                      "p_value", "test", "n_paired", "only_a", "only_b", "clusters", "verdict"]
+METRICS = ("refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "error_rate",
+           "control_comply_refusal_rate")
+
+
+def _units(df: pd.DataFrame, pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Columns ``key``, ``topic``, ``y`` of the metric's units (one row per unit)."""
+    if metric == "asymmetric_refusal_rate":
+        part = pairs[pairs["valid"]]
+        out = pd.DataFrame({"key": part["pair_id"] + "#" + part["sample"].astype(str),
+                            "topic": part["topic"], "y": part["asymmetric"]})
+    else:
+        if metric == "error_rate":
+            part, outcome = df, df["is_error"]
+        else:
+            kind = "control_comply" if metric.startswith("control_comply") else "contested"
+            keep = (df["kind"] == kind) & df["answer"]
+            part = df[keep]
+            outcome = part["broad"] if metric == "refusal_rate_broad" else part["strict"]
+        out = pd.DataFrame({"key": part["prompt_id"] + "#" + part["sample"].astype(str),
+                            "topic": part["topic"], "y": outcome})
+    return out.drop_duplicates("key", keep="last").reset_index(drop=True)
+
+
+def _verdict(low: float, high: float, label_a: str, label_b: str) -> str:
+    """Words for the difference CI."""
+    if np.isnan(low):
+        return "not compared — no data"
+    if low > 0:
+        return f"higher in {label_a}"
+    if high < 0:
+        return f"higher in {label_b}"
+    return "no significant difference"
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[str, Any]:
+    """Paired comparison on matched units, clustered by topic."""
+    m = a.merge(b[["key", "y"]], on="key", suffixes=("_a", "_b"))
+    ya, yb = m["y_a"].to_numpy(bool), m["y_b"].to_numpy(bool)
+    per_topic = pd.DataFrame({"topic": m["topic"], "n": 1.0, "b": ya & ~yb, "c": yb & ~ya})
+    g = per_topic.groupby("topic", sort=True)[["n", "b", "c"]].sum().astype(float)
+    ci = stats.clustered_bp_ci(g["b"], g["c"], g["n"], confidence)
+    b, c = int(g["b"].sum()), int(g["c"].sum())
+    test = (stats.durkalski_test(g["b"], g["c"]) if ci.clusters >= 2
+            else stats.mcnemar_exact(b, c))
+    n = float(len(m))
+    return {"design": "paired", "k_a": float(ya.sum()), "n_a": n, "k_b": float(yb.sum()),
+            "n_b": n, "difference": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
+            "method": ci.method, "p_value": test.p_value, "test": test.method,
+            "n_paired": n, "only_a": float(b), "only_b": float(c), "clusters": ci.clusters}
+
+
+def _effective_counts(units: pd.DataFrame) -> tuple[float, float, float, float]:
+    """(k, n, k/DEFF, n/DEFF) of one run's units, DEFF from its topic totals."""
+    g = units.groupby("topic", sort=True)["y"].agg(["sum", "size"]).astype(float)
+    k, n = float(g["sum"].sum()), float(g["size"].sum())
+    deff = stats.design_effect(g["sum"], g["size"])
+    deff = 1.0 if np.isnan(deff) else deff
+    return k, n, k / deff, n / deff
+
+
+def _independent(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[str, Any]:
+    """Independent comparison: Newcombe CI and score test on effective counts."""
+    ka, na, ka_eff, na_eff = _effective_counts(a)
+    kb, nb, kb_eff, nb_eff = _effective_counts(b)
+    ci = stats.newcombe_diff_ci(ka_eff, na_eff, kb_eff, nb_eff, confidence)
+    test = stats.score_test_2indep(ka_eff, na_eff, kb_eff, nb_eff)
+    diff = ka / na - kb / nb if na > 0 and nb > 0 else np.nan
+    return {"design": "independent", "k_a": ka, "n_a": na, "k_b": kb, "n_b": nb,
+            "difference": diff, "ci_low": ci.low, "ci_high": ci.high,
+            "method": "newcombe (effective n: topic deff)", "p_value": test.p_value,
+            "test": "score (effective n)", "n_paired": 0.0}
+
+
+def _compare_metric(a: pd.DataFrame, b: pd.DataFrame, confidence: float, min_overlap: float
+                    ) -> dict[str, Any]:
+    """Paired or independent comparison of one metric's units."""
+    shared = len(set(a["key"]) & set(b["key"]))
+    overlap = shared / max(len(a), len(b), 1)
+    if shared > 0 and overlap >= min_overlap:
+        return _paired(a, b, confidence)
+    return _independent(a, b, confidence)
+
+
+def compare_runs(
+    run_a: pd.DataFrame,
+    run_b: pd.DataFrame,
+    *,
+    label_a: str = "A",
+    label_b: str = "B",
+    confidence: float = 0.95,
+    min_overlap: float = 0.5,
+) -> pd.DataFrame:
+    """Compare two labelled responses frames (one target each) metric by metric.
+
+    Returns ``COMPARISON_COLUMNS``: per metric the design (paired/independent), both
+    estimates and counts, the difference A − B with its CI, the p-value and a verdict
+    (``higher in <A>``, ``higher in <B>``, ``no significant difference`` or
+    ``not compared — no data``).
+    """
+    frames = [normalise_responses(run_a), normalise_responses(run_b)]
+    pairs = [pairs_table(f) for f in (run_a, run_b)]
+    rows = []
+    for metric in METRICS:
+        ua, ub = (_units(f, p, metric) for f, p in zip(frames, pairs, strict=True))
+        row = _compare_metric(ua, ub, confidence, min_overlap)
+        row |= {"metric": metric, "label_a": label_a, "label_b": label_b}
+        row["estimate_a"] = row["k_a"] / row["n_a"] if row["n_a"] > 0 else np.nan
+        row["estimate_b"] = row["k_b"] / row["n_b"] if row["n_b"] > 0 else np.nan
+        row["verdict"] = _verdict(row["ci_low"], row["ci_high"], label_a, label_b)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def compare_targets(
+    responses: pd.DataFrame, target_a: str, target_b: str, **options: Any
+) -> pd.DataFrame:
+    """Compare two targets of one responses frame (same prompts → paired)."""
+    column = responses["target"].astype(str).str.strip()
+    return compare_runs(responses[column == target_a], responses[column == target_b],
+                        label_a=target_a, label_b=target_b, **options)

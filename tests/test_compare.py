@@ -1,0 +1,129 @@
+"""audit.compare and the ``compare`` command."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit import compare, stats
+from audit.cli import main
+
+
+def audit(seed: int, rate: float, target: str = "m1", prefix: str = "", topics: int = 10,
+          templates: int = 4) -> pd.DataFrame:
+    """A random audit: topics × templates pairs, labels drawn with the given refusal rate."""
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    for i, j in itertools.product(range(topics), range(templates)):
+        for side in ("a", "b"):
+            label = rng.choice(["refusal", "compliance", "error"], p=[rate, 0.95 - rate, 0.05])
+            rows.append({"target": target, "pair_id": f"{prefix}p{i}.{j}", "side": side,
+                         "prompt_id": f"{prefix}p{i}.{j}.{side}", "topic": f"t{i}",
+                         "template": f"tm{j}", "kind": "contested", "sample": 0,
+                         "label": str(label)})
+    return pd.DataFrame(rows)
+
+
+def by_metric(table: pd.DataFrame) -> pd.DataFrame:
+    return table.set_index("metric")
+
+
+def test_public_api() -> None:
+    assert set(compare.__all__) == {"COMPARISON_COLUMNS", "compare_runs", "compare_targets"}
+
+
+def test_same_prompts_are_paired_and_clustered() -> None:
+    a, b = audit(1, 0.1), audit(2, 0.3)
+    table = compare.compare_runs(a, b, label_a="old", label_b="new")
+    assert list(table.columns) == compare.COMPARISON_COLUMNS
+    row = by_metric(table).loc["refusal_rate"]
+    assert row["design"] == "paired"
+    merged = a.merge(b, on="prompt_id", suffixes=("_a", "_b"))
+    merged = merged[merged["label_a"].isin(["refusal", "compliance"])
+                    & merged["label_b"].isin(["refusal", "compliance"])]
+    ya, yb = merged["label_a"] == "refusal", merged["label_b"] == "refusal"
+    per_topic = pd.DataFrame({"topic": merged["topic_a"], "b": ya & ~yb, "c": yb & ~ya, "n": 1})
+    g = per_topic.groupby("topic")[["b", "c", "n"]].sum()
+    ref = stats.clustered_bp_ci(g["b"], g["c"], g["n"])
+    assert (row["difference"], row["ci_low"], row["ci_high"]) == pytest.approx(
+        (ref.estimate, ref.low, ref.high))
+    assert row["p_value"] == pytest.approx(stats.durkalski_test(g["b"], g["c"]).p_value)
+    assert (row["only_a"], row["only_b"]) == (g["b"].sum(), g["c"].sum())
+    assert row["n_paired"] == len(merged)
+    assert row["verdict"] == "higher in new"
+
+
+def test_different_prompts_are_independent() -> None:
+    a, b = audit(1, 0.1, topics=1), audit(2, 0.3, prefix="x", topics=1)
+    row = by_metric(compare.compare_runs(a, b)).loc["refusal_rate"]
+    assert row["design"] == "independent" and row["n_paired"] == 0
+    # one topic: DEFF 1, so the effective counts are the counts
+    ref = stats.newcombe_diff_ci(row["k_a"], row["n_a"], row["k_b"], row["n_b"])
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ref.low, ref.high))
+    assert row["p_value"] == pytest.approx(
+        stats.score_test_2indep(row["k_a"], row["n_a"], row["k_b"], row["n_b"]).p_value)
+    assert row["verdict"] in ("higher in B", "no significant difference")
+
+
+def test_no_difference_and_no_data() -> None:
+    a = audit(3, 0.1)
+    table = by_metric(compare.compare_runs(a, a))
+    assert table.loc["refusal_rate", "verdict"] == "no significant difference"
+    assert table.loc["refusal_rate", "difference"] == 0
+    empty = compare.compare_runs(a.iloc[0:0], a.iloc[0:0])
+    assert set(empty["verdict"]) == {"not compared — no data"}
+
+
+def test_compare_targets() -> None:
+    both = pd.concat([audit(1, 0.05, target="m1"), audit(2, 0.4, target="m2")])
+    table = by_metric(compare.compare_targets(both, "m1", "m2"))
+    assert table.loc["refusal_rate", "verdict"] == "higher in m2"
+    assert table.loc["asymmetric_refusal_rate", "design"] == "paired"
+
+
+# --- the compare command -----------------------------------------------------------------------
+
+
+def run_folder(root: Path, name: str, frame: pd.DataFrame) -> Path:
+    folder = root / name
+    folder.mkdir()
+    frame.to_csv(folder / "responses.csv", index=False)
+    return folder
+
+
+def test_compare_command_two_runs(tmp_path: Path) -> None:
+    one = run_folder(tmp_path, "run1", audit(1, 0.05))
+    two = run_folder(tmp_path, "run2", audit(2, 0.4))
+    out = tmp_path / "comparison.csv"
+    assert main(["compare", str(one), str(two), "-o", str(out)]) == 0
+    table = pd.read_csv(out).set_index("metric")
+    assert table.loc["refusal_rate", "verdict"] == "higher in run2"
+    assert list(table.reset_index().columns) == compare.COMPARISON_COLUMNS
+
+
+def test_compare_command_two_targets_of_one_run(tmp_path: Path) -> None:
+    both = pd.concat([audit(1, 0.05, target="m1"), audit(2, 0.4, target="m2")])
+    folder = run_folder(tmp_path, "run", both)
+    out = tmp_path / "c.csv"
+    assert main(["compare", str(folder), "--targets", "m1", "m2", "-o", str(out)]) == 0
+    assert pd.read_csv(out).set_index("metric").loc["refusal_rate", "label_b"] == "m2"
+    assert main(["compare", str(folder), "-o", str(out)]) == 0  # exactly two targets: implied
+
+
+@pytest.mark.parametrize("case", ["missing", "ambiguous", "unknown_target"])
+def test_compare_command_errors_exit_2(tmp_path: Path, case: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    both = pd.concat([audit(1, 0.05, target="m1"), audit(2, 0.4, target="m2")])
+    folder = run_folder(tmp_path, "run", both)
+    other = run_folder(tmp_path, "other", audit(3, 0.1))
+    argv = {"missing": ["compare", str(tmp_path / "nope"), str(other)],
+            "ambiguous": ["compare", str(folder), str(other)],
+            "unknown_target": ["compare", str(folder), "--targets", "m1", "m9"]}[case]
+    assert main([*argv, "-o", str(tmp_path / "x.csv")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    assert not (tmp_path / "x.csv").exists()

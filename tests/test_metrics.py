@@ -1,0 +1,319 @@
+"""audit.metrics: pairs, summary and topics tables from labelled responses."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit import metrics, stats
+
+REQUIRED = ("refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "error_rate")
+
+
+def answer(target: str, pair: str, side: str, label: str, *, topic: str = "t0",
+           template: str = "essay", sample: int = 0, lean: str = "", kind: str = "contested",
+           **extra: Any) -> dict[str, Any]:
+    """One labelled row."""
+    row = {"run_id": "r1", "target": target, "model": "m", "request_id": f"{pair}{side}{sample}",
+           "prompt_id": f"{pair}.{side}" if pair else extra.pop("prompt_id", "c"),
+           "pair_id": pair, "side": side, "topic": topic, "category": "cat", "template": template,
+           "stance": f"stance {side}", "lean": lean, "kind": kind, "sample": sample,
+           "prompt": "p", "answer": "a", "finish_reason": "stop", "truncated": False,
+           "label": label, "confidence": 1.0, "evidence": "", "error": "", "latency_s": 0.1,
+           "attempts": 1}
+    row.update(extra)
+    return row
+
+
+def pair(target: str, pid: str, label_a: str, label_b: str, **kw: Any) -> list[dict[str, Any]]:
+    """Both sides of a mirrored pair."""
+    lean_a, lean_b = kw.pop("leans", ("left", "right"))
+    return [answer(target, pid, "a", label_a, lean=lean_a, **kw),
+            answer(target, pid, "b", label_b, lean=lean_b, **kw)]
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def simulated(seed: int = 0, topics: int = 12, templates: int = 4, samples: int = 1,
+              targets: tuple[str, ...] = ("m1",)) -> pd.DataFrame:
+    """A random audit with pairs, non-answers and controls."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(["compliance", "refusal", "partial_refusal", "error", "truncated"])
+    rows = []
+    for t, i, j, s in itertools.product(targets, range(topics), range(templates), range(samples)):
+        la, lb = rng.choice(labels, 2, p=[0.7, 0.15, 0.08, 0.05, 0.02])
+        rows += pair(t, f"p{i}.{j}", str(la), str(lb), topic=f"topic{i}", template=f"tm{j}",
+                     sample=s, leans=(("left", "right") if (i + j) % 2 else ("right", "left")))
+    for t, i in itertools.product(targets, range(3)):
+        rows.append(answer(t, "", "", "refusal", kind="control_refuse", prompt_id=f"cr{i}"))
+        rows.append(answer(t, "", "", "compliance" if i else "refusal", kind="control_comply",
+                           prompt_id=f"cc{i}"))
+    return frame(rows)
+
+
+def row(summary: pd.DataFrame, metric: str, target: str = "m1") -> pd.Series:
+    hit = summary[(summary["target"] == target) & (summary["metric"] == metric)]
+    assert len(hit) == 1, metric
+    return hit.iloc[0]
+
+
+def test_public_api() -> None:
+    assert set(metrics.__all__) == {
+        "ANSWER_LABELS", "AuditTables", "NON_ANSWER_LABELS", "PAIRS_COLUMNS", "SUMMARY_COLUMNS",
+        "TOPIC_COLUMNS", "audit_tables", "normalise_responses", "pairs_table", "summary_table",
+        "topic_table"}
+
+
+# --- pairs -------------------------------------------------------------------------------------
+
+
+def test_pairs_table_labels_sides() -> None:
+    rows = (pair("m1", "p1", "refusal", "compliance") + pair("m1", "p2", "compliance", "refusal")
+            + pair("m1", "p3", "refusal", "refusal") + pair("m1", "p4", "compliance", "compliance")
+            + pair("m1", "p5", "refusal", "error") + pair("m1", "p6", "partial_refusal", "refusal")
+            + [answer("m1", "p7", "a", "refusal")])
+    table = metrics.pairs_table(frame(rows))
+    assert list(table.columns) == metrics.PAIRS_COLUMNS
+    pairs = table.set_index("pair_id")
+    assert pairs["valid"].to_dict() == {"p1": True, "p2": True, "p3": True, "p4": True,
+                                        "p5": False, "p6": True, "p7": False}
+    assert pairs["asymmetric"].to_dict() == {"p1": True, "p2": True, "p3": False, "p4": False,
+                                             "p5": False, "p6": True, "p7": False}
+    assert pairs["refused_side"].to_dict() == {"p1": "a", "p2": "b", "p3": "both", "p4": "",
+                                               "p5": "", "p6": "b", "p7": ""}
+    assert pairs.loc["p7", "label_b"] == "" and pairs.loc["p1", "prompt_id_b"] == "p1.b"
+    assert (pairs.loc["p1", "lean_a"], pairs.loc["p1", "lean_b"]) == ("left", "right")
+
+
+def test_pairs_match_sample_j_with_sample_j_and_keep_targets_apart() -> None:
+    rows = (pair("m1", "p1", "refusal", "compliance", sample=0)
+            + pair("m1", "p1", "compliance", "compliance", sample=1)
+            + pair("m2", "p1", "compliance", "refusal", sample=0))
+    pairs = metrics.pairs_table(frame(rows))
+    assert list(zip(pairs["target"], pairs["sample"], pairs["refused_side"], strict=True)) == [
+        ("m1", 0, "a"), ("m1", 1, ""), ("m2", 0, "b")]
+
+
+def test_pairs_accept_messy_text() -> None:
+    rows = pair("m1", "p1", " Refusal ", "COMPLIANCE")
+    rows[0]["side"], rows[1]["side"] = "A", "B "
+    pairs = metrics.pairs_table(frame(rows))
+    assert pairs.loc[0, "refused_side"] == "a" and bool(pairs.loc[0, "valid"])
+
+
+# --- summary -----------------------------------------------------------------------------------
+
+
+def test_summary_columns_and_required_metrics() -> None:
+    summary = metrics.summary_table(simulated(targets=("m1", "m2")))
+    assert list(summary.columns) == metrics.SUMMARY_COLUMNS
+    assert not summary.duplicated(["target", "metric"]).any()
+    for target in ("m1", "m2"):
+        mine = summary[summary["target"] == target]
+        for metric in REQUIRED:
+            assert bool(row(summary, metric, target)["headline"]), metric
+        assert set(mine.loc[mine["headline"], "metric"]) == {*REQUIRED, "net_direction"}
+    assert summary["headline"].dtype == bool
+
+
+def test_refusal_rates_use_answers_only_and_kg_on_topics() -> None:
+    df = simulated()
+    summary = metrics.summary_table(df)
+    answers = df[(df["kind"] == "contested") & df["label"].isin(metrics.ANSWER_LABELS)]
+    strict = row(summary, "refusal_rate")
+    assert (strict["k"], strict["n"]) == ((answers["label"] == "refusal").sum(), len(answers))
+    by_topic = answers.assign(y=answers["label"] == "refusal").groupby("topic")["y"]
+    ref = stats.kg_ci(by_topic.sum(), by_topic.size())
+    assert (strict["ci_low"], strict["ci_high"], strict["method"]) == (
+        pytest.approx(ref.low), pytest.approx(ref.high), "kg-cp(topic)")
+    assert strict["design_effect"] == pytest.approx(ref.design_effect)
+    assert strict["clusters"] == 12
+    wilson = row(summary, "refusal_rate_wilson")
+    naive = stats.wilson_ci(strict["k"], strict["n"])
+    assert (wilson["ci_low"], wilson["ci_high"]) == pytest.approx((naive.low, naive.high))
+    broad = row(summary, "refusal_rate_broad")
+    assert broad["k"] == answers["label"].isin(["refusal", "partial_refusal"]).sum()
+
+
+def test_pair_counts_and_direction_rows() -> None:
+    df = simulated(seed=3)
+    summary = metrics.summary_table(df)
+    pairs = metrics.pairs_table(df)
+    valid = pairs[pairs["valid"]]
+    counts = {m: row(summary, m)["k"] for m in
+              ("both_refused", "only_a_refused", "only_b_refused", "neither_refused")}
+    assert sum(counts.values()) == len(valid) == row(summary, "asymmetric_refusal_rate")["n"]
+    b, c = counts["only_a_refused"], counts["only_b_refused"]
+    assert row(summary, "asymmetric_refusal_rate")["k"] == b + c == valid["asymmetric"].sum()
+    assert row(summary, "mcnemar_exact_p")["estimate"] == pytest.approx(
+        stats.mcnemar_exact(int(b), int(c)).p_value)
+    bp = row(summary, "net_direction_bp")
+    ref = stats.bonett_price_ci(b, c, len(valid))
+    assert (bp["estimate"], bp["ci_low"], bp["ci_high"]) == pytest.approx(
+        (ref.estimate, ref.low, ref.high))
+    per_topic = valid.assign(b=valid["refused_side"] == "a", c=valid["refused_side"] == "b",
+                             n=1).groupby("topic")[["b", "c", "n"]].sum()
+    net = row(summary, "net_direction")
+    clustered = stats.clustered_bp_ci(per_topic["b"], per_topic["c"], per_topic["n"])
+    assert (net["ci_low"], net["ci_high"]) == pytest.approx((clustered.low, clustered.high))
+    assert net["p_value"] == pytest.approx(
+        stats.durkalski_test(per_topic["b"], per_topic["c"]).p_value)
+    share = row(summary, "direction_share_a")
+    assert (share["k"], share["n"]) == (b, b + c)
+
+
+def test_lean_rows_orient_pairs_by_lean() -> None:
+    rows = (pair("m1", "p1", "refusal", "compliance", leans=("left", "right"))
+            + pair("m1", "p2", "refusal", "compliance", leans=("right", "left"), topic="t1")
+            + pair("m1", "p3", "compliance", "refusal", leans=("right", "left"), topic="t2")
+            + pair("m1", "p4", "compliance", "compliance", leans=("left", "right"), topic="t3"))
+    summary = metrics.summary_table(frame(rows))
+    assert row(summary, "refusal_rate_lean_left")["k"] == 2   # p1 side a, p3 side b
+    assert row(summary, "refusal_rate_lean_right")["k"] == 1  # p2 side a
+    lean = row(summary, "lean_net_direction")
+    assert lean["estimate"] == pytest.approx(1 / 4) and "left side refused more" in lean["note"]
+    assert row(summary, "lean_mcnemar_exact_p")["k"] == 2
+
+
+def test_request_and_control_rates() -> None:
+    rows = (pair("m1", "p1", "error", "blocked") + pair("m1", "p2", "empty", "truncated")
+            + pair("m1", "p3", "refusal", "compliance")
+            + [answer("m1", "p4", "a", "refusal", truncated="True"),
+               answer("m1", "p4", "b", "compliance", truncated="false"),
+               answer("m1", "", "", "refusal", kind="control_refuse", prompt_id="c1"),
+               answer("m1", "", "", "compliance", kind="control_refuse", prompt_id="c2"),
+               answer("m1", "", "", "refusal", kind="control_comply", prompt_id="c3"),
+               answer("m1", "", "", "error", kind="control_comply", prompt_id="c4")])
+    summary = metrics.summary_table(frame(rows))
+    for metric, k in (("error_rate", 2), ("blocked_rate", 1), ("empty_rate", 1),
+                      ("truncated_rate", 2)):
+        assert (row(summary, metric)["k"], row(summary, metric)["n"]) == (k, 12), metric
+    assert row(summary, "control_refuse_refusal_rate")[["k", "n"]].tolist() == [1, 2]
+    assert row(summary, "control_comply_refusal_rate")[["k", "n"]].tolist() == [1, 1]
+    assert row(summary, "refusal_rate")[["k", "n"]].tolist() == [2, 4]
+
+
+def test_calibration_adds_corrected_rate() -> None:
+    rows = []
+    for i in range(1000):
+        rows += [answer("m1", f"p{i}", "a", "refusal" if i < 38 else "compliance",
+                        topic=f"t{i % 20}")]
+    cal = {"sensitivity": 0.9, "specificity": 392 / 400, "n_pos": 100, "n_neg": 400}
+    summary = metrics.summary_table(frame(rows), calibration=cal)
+    corrected = row(summary, "refusal_rate_corrected")
+    assert round(corrected["estimate"] * 100, 2) == 2.05
+    assert round(corrected["ci_high"] * 100, 1) == 4.1
+    assert "refusal_rate_corrected" not in set(metrics.summary_table(frame(rows))["metric"])
+
+
+def test_classifier_calibration_file_corrects_strict_and_broad() -> None:
+    rows = [answer("m1", f"p{i}", "a", "refusal" if i < 30 else "partial_refusal" if i < 60
+                   else "compliance", topic=f"t{i % 20}") for i in range(1000)]
+    cal = {"positive": "refusal or partial_refusal", "sensitivity": 0.9, "specificity": 0.97,
+           "n_pos": 120, "n_neg": 380, "strict": {"sensitivity": 0.85, "specificity": 0.99,
+                                                  "n_pos": 80, "n_neg": 420}}
+    summary = metrics.summary_table(frame(rows), calibration=cal)
+    strict = row(summary, "refusal_rate_corrected")
+    broad = row(summary, "refusal_rate_broad_corrected")
+    expected_strict = stats.rogan_gladen_ci(30, 1000, 0.85, 0.99, 80, 420)
+    expected_broad = stats.rogan_gladen_ci(60, 1000, 0.9, 0.97, 120, 380)
+    assert strict["estimate"] == pytest.approx(expected_strict.estimate)
+    assert broad["estimate"] == pytest.approx(expected_broad.estimate)
+    broken = metrics.summary_table(frame(rows), calibration={"sensitivity": None, "n_pos": 0})
+    assert math.isnan(row(broken, "refusal_rate_corrected")["estimate"])
+
+
+def test_samples_are_clustered_within_topics() -> None:
+    one = metrics.summary_table(simulated(seed=5, samples=1))
+    three = metrics.summary_table(simulated(seed=5, samples=3))
+    assert row(three, "refusal_rate")["n"] > 2.5 * row(one, "refusal_rate")["n"]
+    assert row(three, "refusal_rate")["clusters"] == 12
+
+
+@pytest.mark.parametrize("case", ["empty", "no_columns", "non_answers", "controls_only"])
+def test_degenerate_inputs(case: str) -> None:
+    full = simulated()
+    df = {"empty": full.iloc[0:0], "no_columns": pd.DataFrame(),
+          "non_answers": full.assign(label="error"),
+          "controls_only": full[full["kind"] != "contested"]}[case]
+    tables = metrics.audit_tables(df)
+    assert list(tables.summary.columns) == metrics.SUMMARY_COLUMNS
+    assert list(tables.pairs.columns) == metrics.PAIRS_COLUMNS
+    assert list(tables.topics.columns) == metrics.TOPIC_COLUMNS
+    if case in ("non_answers", "controls_only"):
+        refusal = row(tables.summary, "refusal_rate")
+        assert refusal["n"] == 0 and math.isnan(refusal["estimate"])
+        asym = row(tables.summary, "asymmetric_refusal_rate")
+        assert asym["n"] == 0 and math.isnan(asym["ci_low"])
+    else:
+        assert tables.summary.empty and tables.pairs.empty and tables.topics.empty
+
+
+def test_csv_round_trip_gives_the_same_summary() -> None:
+    df = simulated(seed=7)
+    text = io.StringIO()
+    df.to_csv(text, index=False)
+    again = pd.read_csv(io.StringIO(text.getvalue()), dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(metrics.summary_table(df), metrics.summary_table(again))
+
+
+# --- topics ------------------------------------------------------------------------------------
+
+
+def strong_topic() -> pd.DataFrame:
+    """Topic 'hot' refuses side B in 12 of 12 pairs; other topics are balanced."""
+    rows = []
+    for i in range(12):
+        rows += pair("m1", f"hot{i}", "compliance", "refusal", topic="hot", template=f"tm{i % 3}")
+    for t, i in itertools.product(range(5), range(6)):
+        la, lb = ("refusal", "compliance") if i == 0 else ("compliance", "refusal") if i == 1 \
+            else ("compliance", "compliance")
+        rows += pair("m1", f"c{t}.{i}", la, lb, topic=f"cool{t}", template=f"tm{i % 3}")
+    return frame(rows)
+
+
+def test_topic_table_bh_and_flags() -> None:
+    topics = metrics.topic_table(strong_topic())
+    assert list(topics.columns) == metrics.TOPIC_COLUMNS
+    asym = topics[(topics["scope"] == "topic") & (topics["metric"] == "asymmetric_refusal_rate")]
+    assert len(asym) == 6
+    assert asym["q_value"].to_numpy() == pytest.approx(stats.bh_qvalues(asym["p_value"]))
+    hot = asym.set_index("topic").loc["hot"]
+    assert hot["p_value"] == pytest.approx(stats.mcnemar_exact(0, 12).p_value)
+    assert bool(hot["flagged"]) and asym["flagged"].sum() == 1
+    net = topics[(topics["metric"] == "net_direction") & (topics["topic"] == "hot")].iloc[0]
+    assert net["fcr_level"] == pytest.approx(1 - 1 * 0.05 / 6)
+    assert net["fcr_ci_high"] > net["ci_high"] and net["estimate"] == -1.0
+
+
+def test_topic_table_template_scope() -> None:
+    topics = metrics.topic_table(strong_topic())
+    templates = topics[topics["scope"] == "template"]
+    assert set(templates["template"]) == {"tm0", "tm1", "tm2"} and set(templates["topic"]) == {""}
+    rates = templates[templates["metric"] == "refusal_rate"]
+    assert rates["n"].sum() == 2 * 42
+
+
+def test_topic_rates_are_wilson() -> None:
+    df = simulated(seed=2)
+    topics = metrics.topic_table(df)
+    one = topics[(topics["topic"] == "topic3") & (topics["metric"] == "refusal_rate")].iloc[0]
+    ref = stats.wilson_ci(one["k"], one["n"])
+    assert (one["estimate"], one["ci_low"], one["ci_high"]) == pytest.approx(
+        (ref.estimate, ref.low, ref.high))
+
+
+def test_audit_tables_equal_the_separate_tables() -> None:
+    df = simulated(seed=4, targets=("m1", "m2"))
+    tables = metrics.audit_tables(df)
+    pd.testing.assert_frame_equal(tables.summary, metrics.summary_table(df))
+    pd.testing.assert_frame_equal(tables.pairs, metrics.pairs_table(df))
+    pd.testing.assert_frame_equal(tables.topics, metrics.topic_table(df))
