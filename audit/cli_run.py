@@ -85,7 +85,11 @@ def precheck(config: AuditConfig | None, resume_dir: str | None) -> None:
         pl.resume_plan(Path(resume_dir))
         return
     assert config is not None
+    from audit.claims import load_references
+
     load_prompt_set(config.prompts)
+    load_references(config.references)
+    pl.read_calibration(config.calibration)
     asyncio.run(pl.check_endpoints(config.targets))
 
 

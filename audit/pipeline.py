@@ -342,10 +342,9 @@ def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
     """Summary, pairs, topics and claims tables from the labelled responses."""
     from audit import claims, metrics
 
-    summary = metrics.summary_table(responses, calibration=read_calibration(plan.config.calibration))
     refs = claims.load_references(plan.config.references)
-    return Tables(summary=summary, pairs=metrics.pairs_table(responses),
-                  topics=metrics.topic_table(responses), claims=claims.evaluate_claims(responses, refs))
+    t = metrics.audit_tables(responses, calibration=read_calibration(plan.config.calibration))
+    return Tables(summary=t.summary, pairs=t.pairs, topics=t.topics, claims=claims.evaluate_claims(t.summary, refs))
 
 
 def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
