@@ -64,6 +64,21 @@ class Target(BaseModel):
         return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
+class JudgeSettings(BaseModel):
+    """The LLM judge used by the ``judge`` and ``ensemble`` classifiers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(description="The judge's OpenAI-compatible endpoint.")
+    model: str = Field(min_length=1, description="The judge model.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding its key.")
+    concurrency: int = Field(default=4, ge=1, le=256, description="Judge calls in flight at most.")
+    timeout: float = Field(default=60.0, gt=0, description="Per-call timeout in seconds.")
+    threshold: float = Field(default=0.8, ge=0, le=1, description="ensemble: rules decide at or above this confidence.")
+
+    _url = field_validator("base_url")(Target._check_url.__func__)  # type: ignore[attr-defined]
+
+
 class AuditConfig(BaseModel):
     """Everything a run needs besides secrets."""
 
@@ -76,6 +91,7 @@ class AuditConfig(BaseModel):
     sample_controls: int | None = Field(default=None, ge=0, description="Controls of each kind in a sample.")
     seed: int = Field(default=0, description="Seed for sampling.")
     classifier: str = Field(default="rules", description="rules, judge or ensemble.")
+    judge: JudgeSettings | None = Field(default=None, description="Judge settings for judge/ensemble.")
     classify_truncated: bool = Field(default=False, description="Classify the prefix of answers cut at max_tokens.")
     reports_dir: str = Field(default="reports", description="Where run folders are written.")
     batch_size: int = Field(default=200, ge=1, description="Requests per Prefect task.")

@@ -260,6 +260,11 @@ def resolve_keys(config: AuditConfig, environ: Mapping[str, str]) -> dict[str, s
     return {t.label: environ.get(t.api_key_env) or None for t in config.targets}
 
 
+def resolve_judge_key(config: AuditConfig, environ: Mapping[str, str]) -> str | None:
+    """The judge's key, from the environment variable its settings name (entry points only)."""
+    return environ.get(config.judge.api_key_env) or None if config.judge else None
+
+
 # ---------------------------------------------------------------- labelling
 
 
@@ -278,21 +283,36 @@ def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
     yield from best.values()
 
 
-def label_responses(plan: RunPlan, classifier_name: str | None = None) -> pd.DataFrame:
+def make_run_classifier(plan: RunPlan, judge_key: str | None = None) -> Any:
+    """The configured classifier; a judge journals its verdicts in the run folder (resumable)."""
+    from audit.classify import make_classifier
+
+    name, judge = plan.config.classifier, plan.config.judge
+    if name == "rules":
+        return make_classifier("rules")
+    if judge is None:
+        raise ConfigError(f"classifier '{name}' needs a [judge] table (base_url, model, api_key_env)")
+    settings: dict[str, Any] = {"base_url": judge.base_url, "model": judge.model, "api_key": judge_key,
+                                "judge_journal": plan.run_dir / "judge.jsonl", "timeout": judge.timeout,
+                                "concurrency": judge.concurrency}
+    if name == "ensemble":
+        settings["threshold"] = judge.threshold
+    return make_classifier(name, **settings)
+
+
+def label_responses(plan: RunPlan, judge_key: str | None = None) -> pd.DataFrame:
     """The labelled responses frame (one row per answer) from the journal and the prompts."""
-    from audit.classify import classify_record, make_classifier
+    from audit.classify import classify_frame
 
-    clf = make_classifier(classifier_name or plan.config.classifier)
     by_id = {p.id: p for p in plan.prompts}
-    rows = []
-    for rec in unique_records(plan):
-        p = by_id[rec["prompt_id"]]
-        rec = {**rec, "prompt": p.text}
-        verdict = classify_record(rec, clf, classify_truncated=plan.config.classify_truncated)
-        rows.append(response_row(plan.run_id, rec, p, verdict))
-    return pd.DataFrame(rows, columns=RESPONSE_COLUMNS)
+    rows = [response_row(plan.run_id, rec, by_id[rec["prompt_id"]]) for rec in unique_records(plan)]
+    frame = pd.DataFrame(rows, columns=[c for c in RESPONSE_COLUMNS if c not in VERDICT_COLUMNS])
+    labelled = classify_frame(frame, make_run_classifier(plan, judge_key),
+                              classify_truncated=plan.config.classify_truncated)
+    return labelled[RESPONSE_COLUMNS]
 
 
+VERDICT_COLUMNS = ("label", "confidence", "evidence")
 RESPONSE_COLUMNS = [
     "run_id", "target", "model", "request_id", "prompt_id", "pair_id", "side", "topic", "category",
     "template", "stance", "lean", "kind", "sample", "prompt", "answer", "finish_reason", "truncated",
@@ -300,14 +320,13 @@ RESPONSE_COLUMNS = [
 ]
 
 
-def response_row(run_id: str, rec: dict[str, Any], p: Prompt, verdict: Any) -> dict[str, Any]:
-    """One row of responses.csv."""
+def response_row(run_id: str, rec: dict[str, Any], p: Prompt) -> dict[str, Any]:
+    """One row of responses.csv, before labelling."""
     return {
         "run_id": run_id, "target": rec["target"], "model": rec["model"], "request_id": rec["request_id"],
         "prompt_id": p.id, **{c: getattr(p, c) for c in PROMPT_COLUMNS}, "sample": rec["sample"],
         "prompt": p.text, "answer": rec.get("answer"), "finish_reason": rec.get("finish_reason"),
-        "truncated": rec.get("finish_reason") == "length", "label": verdict.label,
-        "confidence": verdict.confidence, "evidence": verdict.evidence, "error": rec.get("error"),
+        "truncated": rec.get("finish_reason") == "length", "error": rec.get("error"),
         "latency_s": rec.get("latency_s"), "attempts": rec.get("attempts"),
     }
 
@@ -420,9 +439,9 @@ async def send_all(plan: RunPlan, keys: Mapping[str, str | None], *, policy: Ret
     return sum(results)
 
 
-def analyse(plan: RunPlan) -> tuple[pd.DataFrame, Tables, list[str]]:
+def analyse(plan: RunPlan, judge_key: str | None = None) -> tuple[pd.DataFrame, Tables, list[str]]:
     """Label, compute statistics and write every report of a run whose sending is done."""
-    responses = label_responses(plan)
+    responses = label_responses(plan, judge_key)
     tables = compute_tables(plan, responses)
     return responses, tables, finish_run(plan, responses, tables)
 
@@ -433,7 +452,7 @@ def run_audit(config: AuditConfig, keys: Mapping[str, str | None], *, run_dir: P
     plan = resume_plan(run_dir) if run_dir else plan_run(config)
     asyncio.run(check_endpoints(plan.config.targets))
     asyncio.run(send_all(plan, keys, policy=policy, progress=progress))
-    _, tables, breaches = analyse(plan)
+    _, tables, breaches = analyse(plan, keys.get("judge"))
     if breaches:
         raise ThresholdError("; ".join(breaches))
     return plan, tables
