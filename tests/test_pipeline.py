@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,32 @@ def test_a_max_error_rate_fails_the_run_and_keeps_it_resumable(tmp_path: Path, f
     assert asyncio.run(pl.send_all(plan, {"fake": None}, policy=FAST, retry_errors=True)) == 4
     responses, _, breaches = pl.analyse(plan)
     assert breaches == [] and (responses["label"] == "error").sum() == 0 and len(responses) == 20
+
+
+def test_a_server_that_dies_mid_run_and_comes_back(tmp_path: Path) -> None:
+    import threading
+
+    from audit.fakeserver import FakeOpenAI
+
+    topics = tuple(f"t{i}" for i in range(8))
+    server = FakeOpenAI(script={"": "slow:0.02"}).start()
+    plan = pl.plan_run(config(tmp_path, server.url, mini_set(tmp_path / "set.jsonl", topics=topics)))
+    seen = 0
+
+    def outage(rec: dict[str, Any]) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == 5:  # the server goes down for a second, then comes back on the same port
+            server.stop()
+            threading.Timer(1.0, server.start).start()
+
+    patient = RetryPolicy(max_retries=8, base_delay=0.2, max_delay=1.0)
+    try:
+        asyncio.run(pl.send_all(plan, {"fake": None}, policy=patient, progress=outage))
+    finally:
+        time.sleep(1.2)
+        server.stop()
+    records = list(jr.iter_records(plan.journal_path))
+    assert len(records) == len({r["request_id"] for r in records}) == len(plan.requests())
+    assert all(r["error"] is None for r in records)
+    assert max(r["attempts"] for r in records) > 1
