@@ -10,7 +10,7 @@ import sys
 import click
 import typer
 
-from audit import cli_classifier, cli_local, cli_prompts, cli_report, cli_run, cli_stats
+from audit import cli_classifier, cli_local, cli_prompts, cli_report, cli_run, cli_schedule, cli_stats
 from audit.errors import AuditError
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (cli_run, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local):
+for _module in (cli_run, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local, cli_schedule):
     _module.register(app)
 
 

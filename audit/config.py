@@ -35,6 +35,7 @@ class Target(BaseModel):
     base_url: str = Field(description="Endpoint base URL, e.g. http://127.0.0.1:8000/v1.")
     model: str = Field(min_length=1, description="Model name sent in each request.")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the key.")
+    api_key_secret: str | None = Field(default=None, description="Prefect Secret block holding the key (flows only).")
     concurrency: int = Field(default=16, ge=1, le=1024, description="Requests in flight at most.")
     timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
     max_retries: int = Field(default=6, ge=0, le=50, description="Retries on 429/5xx/timeouts/connection errors.")
@@ -98,6 +99,9 @@ class AuditConfig(BaseModel):
     max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Fail the run above this error rate.")
     references: str | None = Field(default=None, description="TOML file of published claims to compare with.")
     calibration: str | None = Field(default=None, description="Classifier calibration JSON (sensitivity, specificity).")
+    drift_alpha: float | None = Field(default=0.05, gt=0, lt=1, description=(
+        "Fail a run when a metric changed significantly since the previous run of the same target "
+        "and prompt set; None turns that alert off."))
     thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. max_refusal_rate = 0.02.")
 
     def public_dict(self) -> dict[str, Any]:

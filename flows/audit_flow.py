@@ -1,14 +1,22 @@
 """The audit as a Prefect flow: one task per stage, one task per *batch* of requests.
 
 Run it with ``refusal-audit run`` (no Prefect server needed: Prefect starts a temporary one),
-or directly: ``python flows/audit_flow.py audit.toml``. The flow receives the configuration
-(never a key): each target names the environment variable that holds its key.
+serve it on a schedule with ``refusal-audit schedule``, deploy it with ``prefect deploy`` (see
+``prefect.yaml`` and ``docs/prefect.md``), or run it directly: ``python flows/audit_flow.py
+audit.toml``. The flow receives the configuration, never a key: each target names the
+environment variable that holds its key (or, in Prefect, a Secret block).
+
+Each flow run publishes artifacts (headline and claims tables, a markdown summary, a link to
+report.html, a progress bar updated while requests run), compares itself with the previous run
+of the same target and prompt set (``audit/drift.py``), and fails with ``ThresholdError`` when a
+threshold is breached or a metric changed significantly.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,20 +25,34 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from audit import drift as dr
 from audit import pipeline as pl
-from audit.config import AuditConfig, build_config
-from audit.errors import ThresholdError
+from audit.config import AuditConfig, build_config, load_config
+from audit.errors import ConfigError, ThresholdError
 from audit.requests import ChatRequest
+from flows.artifacts import ProgressPublisher, publish_results
 
 TASK_OPTS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
+def settings(config: Mapping[str, Any] | None, config_file: str | None) -> AuditConfig:
+    """The run's configuration: a TOML file (relative paths are from the working directory) with
+    ``config`` as top-level overrides, or ``config`` alone."""
+    if config_file:
+        return load_config(Path(config_file), dict(config or {}), {})
+    cfg = build_config(dict(config or {}))
+    if not cfg.targets:
+        raise ConfigError("no target: give the flow a config with [[targets]] or a config_file")
+    return cfg
+
+
 @task(name="plan", **TASK_OPTS)
-def plan_task(config: dict[str, Any], resume_dir: str | None, run_id: str | None) -> pl.RunPlan:
+def plan_task(config: dict[str, Any], resume_dir: str | None, run_id: str | None,
+              config_file: str | None = None) -> pl.RunPlan:
     """Make (or re-open) the run folder and choose the prompts."""
     if resume_dir:
         return pl.resume_plan(Path(resume_dir))
-    return pl.plan_run(build_config(config), run_id)
+    return pl.plan_run(settings(config, config_file), run_id)
 
 
 @task(name="send-batch", **TASK_OPTS)
@@ -42,7 +64,7 @@ async def send_batch_task(ctx: pl.SendContext, batch: list[ChatRequest]) -> int:
 @task(name="label", **TASK_OPTS)
 def label_task(plan: pl.RunPlan) -> pd.DataFrame:
     """Label every answer in the journal."""
-    return pl.label_responses(plan)
+    return pl.label_responses(plan, pl.resolve_judge_key(plan.config, os.environ))
 
 
 @task(name="statistics", **TASK_OPTS)
@@ -57,53 +79,139 @@ def report_task(plan: pl.RunPlan, responses: pd.DataFrame, tables: pl.Tables) ->
     return pl.finish_run(plan, responses, tables)
 
 
-async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None) -> int:
+@task(name="drift", **TASK_OPTS)
+def drift_task(plan: pl.RunPlan) -> dr.DriftReport:
+    """Compare with the previous run of each target on the same prompt set; write drift.csv."""
+    alpha = getattr(plan.config, "drift_alpha", dr.DEFAULT_ALPHA)
+    report = dr.check_drift(plan.run_dir, plan.config.thresholds, alpha=alpha)
+    dr.write_drift(report, plan.run_dir)
+    updates: dict[str, Any] = {"drift": {"alerts": report.alerts, "notes": report.notes}}
+    if report.alerts and pl.read_run_json(plan.run_dir).get("status") == "completed":
+        updates["status"] = "failed_drift"
+    pl.write_run_json(plan, updates)
+    return report
+
+
+async def resolve_keys(config: AuditConfig) -> dict[str, str | None]:
+    """Each target's key: from the Prefect Secret block it names (``api_key_secret``), else from
+    the environment variable it names (``api_key_env``). Keys never enter flow parameters."""
+    keys = pl.resolve_keys(config, os.environ)
+    for t in config.targets:
+        block_name = getattr(t, "api_key_secret", None)
+        if not block_name:
+            continue
+        from prefect.blocks.system import Secret
+
+        try:
+            block = await Secret.aload(block_name)
+        except ValueError:
+            raise ConfigError(f"target '{t.label}': no Prefect Secret block '{block_name}' — create it "
+                              f"in the UI (Blocks → Secret) or with Secret(value=...).save('{block_name}')") from None
+        keys[t.label] = str(block.get())  # type: ignore[attr-defined]
+    return keys
+
+
+async def run_batch(ctx: pl.SendContext, batch: list[ChatRequest], concurrency_limit: str | None) -> int:
+    """One batch task; with a global concurrency limit, it holds one slot for the whole batch."""
+    if not concurrency_limit:
+        return await send_batch_task(ctx, batch)
+    from prefect.concurrency.asyncio import concurrency
+
+    async with concurrency(concurrency_limit, occupy=1, strict=True):
+        return await send_batch_task(ctx, batch)
+
+
+async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency_limit: str | None = None) -> int:
     """Send every pending request, batch by batch, with shared per-target limiters."""
-    keys = pl.resolve_keys(plan.config, os.environ)
+    keys = await resolve_keys(plan.config)
     await pl.check_endpoints(plan.config.targets)
     ctx = pl.open_senders(plan, keys, progress=progress)
     try:
         work = pl.batches(pl.pending_requests(plan), plan.config.batch_size)
-        jobs = [partial(send_batch_task, ctx, b) for b in work]
+        jobs = [partial(run_batch, ctx, b, concurrency_limit) for b in work]
         sent = await pl.gather_gated(jobs, pl.batch_parallelism(plan))
     finally:
         await ctx.aclose()
     return sum(sent)
 
 
-@flow(name="refusal-audit", log_prints=True)
-async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | None = None,
-                     run_id: str | None = None, show_progress: bool = False) -> dict[str, Any]:
-    """Audit one or more OpenAI-compatible targets for refusals and asymmetric refusals."""
-    plan = plan_task(config or {}, resume_dir, run_id)
-    progress = _progress_bar(plan) if show_progress else None
-    try:
-        sent = await send_stage(plan, progress.update if progress else None)
-    finally:
-        if progress:
-            progress.close()
+def fan_out(*callbacks: Callable[[dict[str, Any]], None] | None) -> pl.Progress:
+    """One progress callback that calls several."""
+    live = [c for c in callbacks if c is not None]
+
+    def call(rec: dict[str, Any]) -> None:
+        for c in live:
+            c(rec)
+    return call
+
+
+async def send_with_progress(plan: pl.RunPlan, show_progress: bool, progress_every: int,
+                             concurrency_limit: str | None) -> int:
+    """``send_stage`` with a progress artifact (and a terminal bar when asked)."""
+    total = len(plan.requests())
+    done = total - len(pl.pending_requests(plan))
+    bar = _progress_bar(total, done) if show_progress else None
+    async with ProgressPublisher(total, done, every=progress_every) as publisher:
+        try:
+            return await send_stage(plan, fan_out(publisher.record, bar.update if bar else None), concurrency_limit)
+        finally:
+            if bar:
+                bar.close()
+
+
+async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) -> dict[str, Any]:
+    """Label, statistics, reports, drift and artifacts; raise ThresholdError on a breach or an alert."""
     responses = label_task(plan)
     tables = stats_task(plan, responses)
     breaches = report_task(plan, responses, tables)
+    drift = drift_task(plan) if check_drift else None
+    await publish_results(plan, tables.summary, breaches, drift, sent)
     get_run_logger().info("run %s: %d requests sent, report in %s", plan.run_id, sent, plan.run_dir)
-    if breaches:
-        raise ThresholdError("; ".join(breaches))
+    problems = [*breaches, *(drift.alerts if drift else [])]
+    if problems:
+        raise ThresholdError("; ".join(problems))
     return {"run_id": plan.run_id, "run_dir": str(plan.run_dir), "sent": sent,
-            "headline": pl.headline(tables).to_dict("records")}
+            "headline": pl.headline(tables).to_dict("records"), "flow_run_id": _flow_run_id()}
 
 
-def _progress_bar(plan: pl.RunPlan) -> Any:
+@flow(name="refusal-audit", log_prints=True)
+async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | None = None,
+                     run_id: str | None = None, show_progress: bool = False, config_file: str | None = None,
+                     check_drift: bool = True, concurrency_limit: str | None = None,
+                     progress_every: int = 100) -> dict[str, Any]:
+    """Audit one or more OpenAI-compatible targets for refusals and asymmetric refusals.
+
+    Args:
+        config: the configuration (``AuditConfig`` fields, no keys); with ``config_file``, overrides.
+        resume_dir: a run folder to resume (send only what its journal lacks).
+        run_id: the run folder's name (default: UTC time + target).
+        show_progress: draw a terminal progress bar.
+        config_file: a TOML config file, read by the flow run (relative to its working directory).
+        check_drift: compare with the previous run of each target on the same prompt set.
+        concurrency_limit: a Prefect global concurrency limit; each batch holds one slot.
+        progress_every: update the progress artifact every this many requests (or every 5 s).
+    """
+    plan = plan_task(config or {}, resume_dir, run_id, config_file)
+    sent = await send_with_progress(plan, show_progress, progress_every, concurrency_limit)
+    return await finish_stage(plan, sent, check_drift)
+
+
+def _flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None
+
+
+def _progress_bar(total: int, done: int) -> Any:
     from audit.progress import ProgressBar
 
-    done = len(plan.requests()) - len(pl.pending_requests(plan))
-    return ProgressBar(total=len(plan.requests()), done=done)
+    return ProgressBar(total=total, done=done)
 
 
 def main(argv: list[str]) -> int:
     """``python flows/audit_flow.py CONFIG.toml``: run the flow on a config file."""
     import asyncio
-
-    from audit.config import load_config
 
     config: AuditConfig = load_config(Path(argv[0]), {}, {})
     result = asyncio.run(audit_flow(config=config.public_dict(), show_progress=True))
