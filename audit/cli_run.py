@@ -40,6 +40,7 @@ def run(
     reports_dir: Annotated[str | None, Opt(help="Where run folders go (default reports/).")] = None,
     run_id: Annotated[str | None, Opt(help="Name of the run folder (default: UTC time + target).")] = None,
     resume: Annotated[Path | None, Opt(help="Resume this run folder: send only what its journal lacks.")] = None,
+    retry_errors: Annotated[bool, Opt(help="With --resume: also re-send requests that ended in an API error.")] = False,
     progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
 ) -> int:
     """Audit an OpenAI-compatible endpoint for refusals and asymmetric refusals.
@@ -56,12 +57,15 @@ def run(
     if resume is not None:
         if config_file or any(v is not None for v in (*overrides.values(), *target.values())):
             raise ConfigError("--resume takes the run folder only: its settings are in its run.json")
-        return execute(None, str(resume), None, progress)
+        return execute(None, str(resume), None, progress, retry_errors=retry_errors)
+    if retry_errors:
+        raise ConfigError("--retry-errors goes with --resume RUN_DIR")
     config = load_config(config_file, overrides, target)
     return execute(config, None, run_id, progress)
 
 
-def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool) -> int:
+def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool,
+            retry_errors: bool = False) -> int:
     """Run the Prefect flow locally and print the headline."""
     # a busy 2-core machine needs more than Prefect's default to start its temporary server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -70,7 +74,8 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
-                              "run_id": run_id, "show_progress": progress and sys.stderr.isatty()}
+                              "run_id": run_id, "show_progress": progress and sys.stderr.isatty(),
+                              "retry_errors": retry_errors}
     result = asyncio.run(audit_flow(**params))
     print_headline(result)
     return 0

@@ -121,13 +121,14 @@ async def run_batch(ctx: pl.SendContext, batch: list[ChatRequest], concurrency_l
         return await send_batch_task(ctx, batch)
 
 
-async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency_limit: str | None = None) -> int:
+async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency_limit: str | None = None,
+                     retry_errors: bool = False) -> int:
     """Send every pending request, batch by batch, with shared per-target limiters."""
     keys = await resolve_keys(plan.config)
     await pl.check_endpoints(plan.config.targets)
     ctx = pl.open_senders(plan, keys, progress=progress)
     try:
-        work = pl.batches(pl.pending_requests(plan), plan.config.batch_size)
+        work = pl.batches(pl.pending_requests(plan, retry_errors), plan.config.batch_size)
         jobs = [partial(run_batch, ctx, b, concurrency_limit) for b in work]
         sent = await pl.gather_gated(jobs, pl.batch_parallelism(plan))
     finally:
@@ -146,14 +147,15 @@ def fan_out(*callbacks: Callable[[dict[str, Any]], None] | None) -> pl.Progress:
 
 
 async def send_with_progress(plan: pl.RunPlan, show_progress: bool, progress_every: int,
-                             concurrency_limit: str | None) -> int:
+                             concurrency_limit: str | None, retry_errors: bool = False) -> int:
     """``send_stage`` with a progress artifact (and a terminal bar when asked)."""
     total = len(plan.requests())
-    done = total - len(pl.pending_requests(plan))
+    done = total - len(pl.pending_requests(plan, retry_errors))
     bar = _progress_bar(total, done) if show_progress else None
     async with ProgressPublisher(total, done, every=progress_every) as publisher:
         try:
-            return await send_stage(plan, fan_out(publisher.record, bar.update if bar else None), concurrency_limit)
+            return await send_stage(plan, fan_out(publisher.record, bar.update if bar else None),
+                                    concurrency_limit, retry_errors)
         finally:
             if bar:
                 bar.close()
@@ -178,7 +180,7 @@ async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) ->
 async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | None = None,
                      run_id: str | None = None, show_progress: bool = False, config_file: str | None = None,
                      check_drift: bool = True, concurrency_limit: str | None = None,
-                     progress_every: int = 100) -> dict[str, Any]:
+                     progress_every: int = 100, retry_errors: bool = False) -> dict[str, Any]:
     """Audit one or more OpenAI-compatible targets for refusals and asymmetric refusals.
 
     Args:
@@ -190,9 +192,10 @@ async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | Non
         check_drift: compare with the previous run of each target on the same prompt set.
         concurrency_limit: a Prefect global concurrency limit; each batch holds one slot.
         progress_every: update the progress artifact every this many requests (or every 5 s).
+        retry_errors: with ``resume_dir``, also re-send requests whose every attempt failed.
     """
     plan = plan_task(config or {}, resume_dir, run_id, config_file)
-    sent = await send_with_progress(plan, show_progress, progress_every, concurrency_limit)
+    sent = await send_with_progress(plan, show_progress, progress_every, concurrency_limit, retry_errors)
     return await finish_stage(plan, sent, check_drift)
 
 

@@ -72,3 +72,19 @@ def test_import_audit_does_not_import_prefect() -> None:
     code = "import sys, audit, audit.pipeline, audit.runner, audit.config; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_breach_exits_1_and_retry_errors_recovers(tmp_path: Path, fake_server: FakeOpenAI,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    prompts = mini_set(tmp_path / "set.jsonl")
+    fake_server.script = {"taxes": "status:503"}
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(f'prompts = "{prompts}"\nmax_error_rate = 0.05\n[[targets]]\nbase_url = "{fake_server.url}"\n'
+                   f'model = "fake-model"\nmax_retries = 0\n')
+    assert run_cli(tmp_path, str(cfg), "--run-id", "b") == 1
+    assert "max_error_rate" in capsys.readouterr().err
+    fake_server.script = {}
+    run_dir = tmp_path / "reports" / "b"
+    assert main(["run", "--resume", str(run_dir), "--retry-errors", "--no-progress"]) == 0
+    responses = pd.read_csv(run_dir / "responses.csv")
+    assert len(responses) == 20 and (responses["label"] == "error").sum() == 0
