@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,11 +106,11 @@ def print_headline(result: dict[str, Any]) -> None:
 
     table = Table(title=f"run {result['run_id']}")
     for col in ("target", "metric", "estimate", "95% CI", "k/n", "method"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "target")
     for r in result["headline"]:
         table.add_row(str(r["target"]), str(r["metric"]), _pct(r["estimate"]),
-                      f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}", f"{_int(r['k'])}/{_int(r['n'])}", str(r["method"]))
-    console = Console()
+                      f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}", f"{_int(r['k'])}/{_int(r['n'])}", short_method(str(r["method"])))
+    console = Console(width=max(100, Console().width))
     console.print(table)
     for line in upper_bound_lines(result["headline"]):
         console.print(line)
@@ -128,6 +129,11 @@ def upper_bound_lines(rows: list[dict[str, Any]]) -> list[str]:
             out.append(f"{r['target']}: {r['metric']} 0 of {int(n)}: below {bound:.1%} with 95% confidence "
                        f"(exact one-sided bound)")
     return out
+
+
+def short_method(method: str) -> str:
+    """The interval's name without its notes ('kg-cp(topic; deff=1 assumed…)' → 'kg-cp(topic)')."""
+    return re.sub(r";[^)]*\)", ")", method)
 
 
 def _int(x: Any) -> str:
