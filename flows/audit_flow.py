@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from audit import drift as dr
 from audit import pipeline as pl
@@ -114,11 +115,11 @@ async def resolve_keys(config: AuditConfig) -> dict[str, str | None]:
 async def run_batch(ctx: pl.SendContext, batch: list[ChatRequest], concurrency_limit: str | None) -> int:
     """One batch task; with a global concurrency limit, it holds one slot for the whole batch."""
     if not concurrency_limit:
-        return await send_batch_task(ctx, batch)
+        return await send_batch_task(quote(ctx), quote(batch))
     from prefect.concurrency.asyncio import concurrency
 
     async with concurrency(concurrency_limit, occupy=1, strict=True):
-        return await send_batch_task(ctx, batch)
+        return await send_batch_task(quote(ctx), quote(batch))
 
 
 async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency_limit: str | None = None,
@@ -163,10 +164,11 @@ async def send_with_progress(plan: pl.RunPlan, show_progress: bool, progress_eve
 
 async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) -> dict[str, Any]:
     """Label, statistics, reports, drift and artifacts; raise ThresholdError on a breach or an alert."""
-    responses = label_task(plan)
-    tables = stats_task(plan, responses)
-    breaches = report_task(plan, responses, tables)
-    drift = drift_task(plan) if check_drift else None
+    # quote(): Prefect would otherwise walk every prompt, request and row looking for futures
+    responses = label_task(quote(plan))
+    tables = stats_task(quote(plan), quote(responses))
+    breaches = report_task(quote(plan), quote(responses), quote(tables))
+    drift = drift_task(quote(plan)) if check_drift else None
     await publish_results(plan, tables.summary, breaches, drift, sent)
     get_run_logger().info("run %s: %d requests sent, report in %s", plan.run_id, sent, plan.run_dir)
     problems = [*breaches, *(drift.alerts if drift else [])]
