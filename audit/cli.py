@@ -10,8 +10,29 @@ import sys
 import click
 import typer
 
-from audit import cli_classifier, cli_local, cli_prompts, cli_report, cli_run, cli_schedule, cli_stats
+from audit import (
+    cli_classifier,
+    cli_local,
+    cli_prompts,
+    cli_report,
+    cli_run,
+    cli_schedule,
+    cli_stats,
+)
 from audit.errors import AuditError
+
+# typer 0.29 vendors its own click (typer._click) and raises typer.Exit/typer.Abort:
+# catch those as well as click's own, whichever this typer uses.
+CLICK_ERRORS: tuple[type[BaseException], ...] = (click.ClickException,)
+ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
+EXITS: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+
+    CLICK_ERRORS += (_TyperClickException,)
+except ImportError:  # pragma: no cover - a typer that uses click itself
+    pass
+INTERRUPTED = "interrupted: completed requests are in the journal; resume with 'refusal-audit run --resume RUN_DIR'"
 
 app = typer.Typer(
     name="refusal-audit",
@@ -32,16 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     except AuditError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return exc.exit_code
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
+    except ABORTS:
+        typer.echo(INTERRUPTED, err=True)
         return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
+    except EXITS as exc:
+        code = int(getattr(exc, "exit_code", 0) or 0)
+        if code == 130:
+            typer.echo(INTERRUPTED, err=True)
+        return code
+    except CLICK_ERRORS as exc:
         exc.show()
         return 2
     except KeyboardInterrupt:
-        typer.echo("interrupted: completed requests are in the journal; resume with --resume", err=True)
+        typer.echo(INTERRUPTED, err=True)
         return 130
     return result if isinstance(result, int) else 0
 

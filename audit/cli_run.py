@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from audit.config import AuditConfig, load_config
-from audit.errors import ConfigError
+from audit.errors import ConfigError, ThresholdError
 
 Opt = typer.Option
 
@@ -56,7 +56,7 @@ def run(
               "max_tokens": max_tokens, "temperature": temperature, "timeout": timeout,
               "api_key_env": api_key_env}
     if resume is not None:
-        if config_file or any(v is not None for v in (*overrides.values(), *target.values())):
+        if config_file or run_id or any(v is not None for v in (*overrides.values(), *target.values())):
             raise ConfigError("--resume takes the run folder only: its settings are in its run.json")
         return execute(None, str(resume), None, progress, retry_errors=retry_errors)
     if retry_errors:
@@ -71,18 +71,42 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     # a busy 2-core machine needs more than Prefect's default to start its temporary server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
-    precheck(config, resume_dir)
+    precheck(config, resume_dir, run_id)
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
                               "run_id": run_id, "show_progress": progress and sys.stderr.isatty(),
                               "retry_errors": retry_errors}
-    result = asyncio.run(audit_flow(**params))
+    try:
+        result = asyncio.run(audit_flow(**params))
+    except ThresholdError:
+        print_saved_headline(resume_dir, config, run_id)
+        raise
     print_headline(result)
     return 0
 
 
-def precheck(config: AuditConfig | None, resume_dir: str | None) -> None:
+def print_saved_headline(resume_dir: str | None, config: AuditConfig | None, run_id: str | None) -> None:
+    """After a failed threshold, the headline of the run as written to its folder (if found)."""
+    import pandas as pd
+
+    if resume_dir:
+        folder = Path(resume_dir)
+    elif config and run_id:
+        from audit.config import safe_name
+
+        folder = Path(config.reports_dir) / safe_name(run_id, 80)
+    else:
+        runs = sorted(Path(config.reports_dir).glob("*/summary.csv"), key=lambda p: p.stat().st_mtime) if config else []
+        folder = runs[-1].parent if runs else Path("-")
+    summary = folder / "summary.csv"
+    if summary.is_file():
+        s = pd.read_csv(summary)
+        rows = s[s["headline"].astype(bool)] if "headline" in s else s
+        print_headline({"run_id": folder.name, "run_dir": str(folder), "headline": rows.to_dict("records")})
+
+
+def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | None = None) -> None:
     """Catch user mistakes before Prefect starts, so they show as one line, not a flow failure."""
     from audit import pipeline as pl
     from audit.prompts import load_prompt_set
@@ -92,6 +116,10 @@ def precheck(config: AuditConfig | None, resume_dir: str | None) -> None:
         return
     assert config is not None
     from audit.claims import load_references
+    from audit.config import safe_name
+
+    if run_id and (folder := Path(config.reports_dir) / safe_name(run_id, 80)).exists() and any(folder.iterdir()):
+        raise ConfigError(f"{folder} exists already — resume it with --resume {folder}, or pick another --run-id")
 
     load_prompt_set(config.prompts)
     load_references(config.references)

@@ -8,9 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import httpx
+import httpx2
 import typer
 
 from audit.config import AuditConfig, load_config, safe_name
+from audit.errors import EndpointError
 
 Opt = typer.Option
 
@@ -58,5 +61,9 @@ def schedule(
     if check:
         return 0
     typer.echo("serving: runs appear in the Prefect UI; stop with Ctrl-C")
-    dp.serve_deployments(deployment)
+    try:
+        dp.serve_deployments(deployment)
+    except (httpx.ConnectError, httpx2.ConnectError) as exc:
+        raise EndpointError(f"cannot reach the Prefect API ({exc}) — start 'prefect server start' "
+                            "and set PREFECT_API_URL to it") from None
     return 0

@@ -65,6 +65,11 @@ class Target(BaseModel):
         return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
+_RATES = ("refusal_rate", "refusal_rate_broad", "asymmetric_rate", "asymmetric_refusal_rate")
+THRESHOLD_KEYS = frozenset([f"max_{m}" for m in (*_RATES, "error_rate")] + [f"max_{m}_increase" for m in _RATES])
+"""The ``[thresholds]`` a run understands: headline rates judged on the CI, and drift increases."""
+
+
 class JudgeSettings(BaseModel):
     """The LLM judge used by the ``judge`` and ``ensemble`` classifiers."""
 
@@ -103,6 +108,14 @@ class AuditConfig(BaseModel):
         "Fail a run when a metric changed significantly since the previous run of the same target "
         "and prompt set; None turns that alert off."))
     thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. max_refusal_rate = 0.02.")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _check_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - THRESHOLD_KEYS)
+        if unknown:
+            raise ValueError(f"unknown threshold {unknown[0]!r} — use one of {', '.join(sorted(THRESHOLD_KEYS))}")
+        return value
 
     def public_dict(self) -> dict[str, Any]:
         """The configuration as JSON-safe data (it never holds a key)."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from audit.errors import InputError
+
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -33,6 +35,8 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
     """Write UTF-8 CSV without index, neutralised, atomically (temp file then rename)."""
+    if not path.parent.is_dir():
+        raise InputError(path, None, f"the folder {path.parent} does not exist", "create it or pick another -o path")
     tmp = path.with_suffix(path.suffix + ".tmp")
     safe_frame(df).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     tmp.replace(path)

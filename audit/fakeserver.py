@@ -229,7 +229,7 @@ class FakeOpenAI:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         """Start serving in a background thread; return self once the port is bound."""
         self._ready.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -264,7 +264,7 @@ class FakeOpenAI:
             self._thread.join(10)
         self._loop = self._thread = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -93,7 +93,7 @@ class Journal:
         """Close the file."""
         self._fh.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,8 +12,8 @@ import json
 import platform
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +273,7 @@ PROMPT_COLUMNS = ("pair_id", "side", "topic", "category", "template", "stance", 
 
 def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
     """Journal records of this run's requests, one per request id: the first answer, or the
-    last error when every attempt failed (errors are re-sent only with ``--retry-errors``)."""
+    first error when every attempt failed (errors are re-sent only with ``--retry-errors``)."""
     wanted = {r.request_id for r in plan.requests()}
     best: dict[str, dict[str, Any]] = {}
     for rec in jr.iter_records(plan.journal_path):
@@ -419,7 +419,7 @@ def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: 
     breaches = check_thresholds(plan.config, tables)
     counts = responses["label"].value_counts().to_dict() if len(responses) else {}
     write_run_json(plan, {"finished_at": now_iso(), "status": "failed_thresholds" if breaches else "completed",
-                          "answers": int(len(responses)), "labels": counts, "breaches": breaches})
+                          "answers": len(responses), "labels": counts, "breaches": breaches})
     render_reports(plan)
     return breaches
 

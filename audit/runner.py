@@ -54,7 +54,7 @@ class AdaptiveLimiter:
         self._successes = 0
         self._cond = asyncio.Condition()
 
-    async def __aenter__(self) -> "AdaptiveLimiter":
+    async def __aenter__(self) -> AdaptiveLimiter:
         async with self._cond:
             await self._cond.wait_for(lambda: self.in_flight < self.limit)
             self.in_flight += 1
@@ -107,8 +107,14 @@ def retry_after(exc: BaseException) -> float | None:
     try:
         return float(value)
     except ValueError:
+        pass
+    try:  # an HTTP date; a naive one is taken as UTC; anything else is ignored
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, (parsed - datetime.now(UTC)).total_seconds()) if parsed else None
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -127,6 +133,18 @@ def error_fields(exc: BaseException, secrets: Iterable[str]) -> dict[str, Any]:
             "error": message, "error_type": type(exc).__name__, "status_code": status}
 
 
+def clean_text(text: str | None) -> str | None:
+    """Text that can be written as UTF-8: a lone surrogate (an emoji cut at max_tokens) becomes
+    U+FFFD, and a valid surrogate pair becomes its character."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def completion_fields(completion: Any) -> dict[str, Any]:
     """The journal fields of a successful completion."""
     choices = getattr(completion, "choices", None)
@@ -135,7 +153,7 @@ def completion_fields(completion: Any) -> dict[str, Any]:
     choice = choices[0]
     usage = getattr(completion, "usage", None)
     return {
-        "answer": choice.message.content if choice.message else None,
+        "answer": clean_text(choice.message.content if choice.message else None),
         "finish_reason": choice.finish_reason,
         "usage": usage.model_dump() if usage is not None else None,
         "error": None, "error_type": None, "status_code": 200,
@@ -149,7 +167,7 @@ class Sender:
     client: openai.AsyncOpenAI
     limiter: AdaptiveLimiter
     policy: RetryPolicy
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     rng: random.Random = field(default_factory=random.Random)
 
     async def _attempt(self, req: ChatRequest) -> dict[str, Any]:

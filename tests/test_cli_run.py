@@ -88,3 +88,22 @@ def test_a_breach_exits_1_and_retry_errors_recovers(tmp_path: Path, fake_server:
     assert main(["run", "--resume", str(run_dir), "--retry-errors", "--no-progress"]) == 0
     responses = pd.read_csv(run_dir / "responses.csv")
     assert len(responses) == 20 and (responses["label"] == "error").sum() == 0
+
+
+@pytest.mark.parametrize("argv", [["run", "--bogus-flag"], ["run", "--concurrency", "abc"], ["nosuchcmd"],
+                                  ["plan", "--claim", "refusal_rate < 0.02"], ["classify", "x.csv"]])
+def test_usage_errors_exit_2_without_a_traceback(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Error" in err and "Traceback" not in err
+
+
+def test_an_existing_run_id_is_refused_before_prefect_starts(tmp_path: Path, fake_server: FakeOpenAI,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "reports" / "taken").mkdir(parents=True)
+    (tmp_path / "reports" / "taken" / "run.json").write_text("{}")
+    prompts = mini_set(tmp_path / "set.jsonl")
+    assert run_cli(tmp_path, "--base-url", fake_server.url, "--model", "m", "--prompts", str(prompts),
+                   "--run-id", "taken") == 2
+    err = capsys.readouterr().err
+    assert "exists already" in err and "Traceback" not in err and len(fake_server.state.log) == 0

@@ -94,3 +94,22 @@ def test_request_id_is_a_stable_content_hash() -> None:
     assert a == request_id("t", "m", msgs, {"max_tokens": 5, "temperature": 0}, 0)
     assert a != request_id("t", "m", msgs, {"temperature": 0, "max_tokens": 5}, 1)
     assert a != request_id("t", "m2", msgs, {"temperature": 0, "max_tokens": 5}, 0)
+
+
+def test_a_cut_emoji_is_kept_as_writable_text() -> None:
+    from audit.runner import clean_text
+
+    assert clean_text("cut emoji \ud83d") == "cut emoji \ufffd"
+    assert clean_text("pair \ud83d\ude00") == "pair 😀" and clean_text(None) is None
+
+
+@pytest.mark.parametrize("value,expected", [("3", 3.0), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),
+                                            ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
+def test_odd_retry_after_headers_never_crash(value: str, expected: float | None) -> None:
+    import httpx
+
+    from audit.runner import retry_after
+
+    exc = Exception()
+    exc.response = httpx.Response(429, headers={"retry-after": value})  # type: ignore[attr-defined]
+    assert retry_after(exc) == expected
