@@ -111,8 +111,8 @@ def resume_plan(run_dir: Path) -> RunPlan:
 
 
 def now_iso() -> str:
-    """The current UTC time as ISO 8601."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    """The current UTC time as ISO 8601, to the millisecond."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def write_prompts(plan: RunPlan) -> None:
@@ -134,13 +134,17 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the tool and the libraries whose behaviour shapes the figures."""
-    import openai
-    import scipy
-    import statsmodels
+    """Versions of the tool and the libraries whose behaviour shapes the figures (read from the
+    installed metadata, so nothing heavy is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"refusal-audit": audit.__version__, "python": platform.python_version(), "openai": openai.__version__,
-            "pandas": pd.__version__, "scipy": scipy.__version__, "statsmodels": statsmodels.__version__}
+    out = {"refusal-audit": audit.__version__, "python": platform.python_version()}
+    for name in ("openai", "pandas", "scipy", "statsmodels", "prefect"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 def write_run_json(plan: RunPlan, updates: Mapping[str, Any]) -> None:

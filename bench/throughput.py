@@ -3,7 +3,8 @@
 Starts the project's fake OpenAI-compatible server in a subprocess on 127.0.0.1, then measures
 in this one run:
   1. baseline: a bare ``AsyncOpenAI`` + ``asyncio.Semaphore`` loop sending N requests at C;
-  2. ``refusal-audit run`` on N prompts (journal, classifier, statistics and reports on), as a
+  2. the library's runner alone (``audit.pipeline.send_all``), no Prefect;
+  3. ``refusal-audit run`` on N prompts (journal, classifier, statistics and reports on), as a
      subprocess through the Prefect flow. Its send rate is taken from the journal (first to
      last record); its end-to-end rate includes Prefect's temporary-server start and reports.
 Prints one figure per line and the ratios. Usage: python bench/throughput.py [N] [C]
@@ -90,6 +91,21 @@ def send_seconds(run_dir: Path) -> float:
     return (last - started).total_seconds()
 
 
+def library_run(url: str, n: int, c: int, work: Path) -> float:
+    """The runner alone (audit.pipeline.send_all: limiter, retries, journal), without Prefect."""
+    from audit import pipeline as pl
+    from audit.config import build_config
+
+    prompts = work / "lib-v1.jsonl"
+    write_prompts(prompts, n)
+    cfg = build_config({"prompts": str(prompts), "reports_dir": str(work / "lib"),
+                        "targets": [{"base_url": url, "model": "fake", "concurrency": c, "max_tokens": 64}]})
+    plan = pl.plan_run(cfg)
+    t = time.perf_counter()
+    asyncio.run(pl.send_all(plan, {}))
+    return n / (time.perf_counter() - t)
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     c = int(sys.argv[2]) if len(sys.argv) > 2 else 32
@@ -97,14 +113,17 @@ def main() -> None:
     try:
         base = asyncio.run(baseline(url, n, c))
         with tempfile.TemporaryDirectory() as tmp:
+            lib_rate = library_run(url, n, c, Path(tmp))
             send_rate, e2e_rate = audit_run(url, n, c, Path(tmp))
     finally:
         proc.terminate()
         proc.wait()
     print(f"requests: {n}, concurrency: {c}")
     print(f"baseline AsyncOpenAI+semaphore: {base:.1f} requests/s")
+    print(f"library runner alone (journal on, no Prefect): {lib_rate:.1f} requests/s")
     print(f"refusal-audit run, sending (journal on): {send_rate:.1f} requests/s")
     print(f"refusal-audit run, end to end (Prefect start, classify, stats, reports): {e2e_rate:.1f} requests/s")
+    print(f"ratio library runner/baseline: {lib_rate / base:.3f}")
     print(f"ratio sending/baseline: {send_rate / base:.3f} (target >= 0.90)")
     print(f"ratio end-to-end/baseline: {e2e_rate / base:.3f}")
 

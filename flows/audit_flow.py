@@ -123,13 +123,14 @@ async def run_batch(ctx: pl.SendContext, batch: list[ChatRequest], concurrency_l
 
 
 async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency_limit: str | None = None,
-                     retry_errors: bool = False) -> int:
+                     retry_errors: bool = False, pending: list[ChatRequest] | None = None) -> int:
     """Send every pending request, batch by batch, with shared per-target limiters."""
     keys = await resolve_keys(plan.config)
     await pl.check_endpoints(plan.config.targets)
     ctx = pl.open_senders(plan, keys, progress=progress)
     try:
-        work = pl.batches(pl.pending_requests(plan, retry_errors), plan.config.batch_size)
+        todo = pending if pending is not None else pl.pending_requests(plan, retry_errors)
+        work = pl.batches(todo, plan.config.batch_size)
         jobs = [partial(run_batch, ctx, b, concurrency_limit) for b in work]
         sent = await pl.gather_gated(jobs, pl.batch_parallelism(plan))
     finally:
@@ -151,12 +152,13 @@ async def send_with_progress(plan: pl.RunPlan, show_progress: bool, progress_eve
                              concurrency_limit: str | None, retry_errors: bool = False) -> int:
     """``send_stage`` with a progress artifact (and a terminal bar when asked)."""
     total = len(plan.requests())
-    done = total - len(pl.pending_requests(plan, retry_errors))
+    pending = pl.pending_requests(plan, retry_errors)
+    done = total - len(pending)
     bar = _progress_bar(total, done) if show_progress else None
     async with ProgressPublisher(total, done, every=progress_every) as publisher:
         try:
             return await send_stage(plan, fan_out(publisher.record, bar.update if bar else None),
-                                    concurrency_limit, retry_errors)
+                                    concurrency_limit, retry_errors, pending)
         finally:
             if bar:
                 bar.close()
