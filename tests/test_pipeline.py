@@ -157,3 +157,21 @@ def test_a_server_that_dies_mid_run_and_comes_back(tmp_path: Path) -> None:
     assert len(records) == len({r["request_id"] for r in records}) == len(plan.requests())
     assert all(r["error"] is None for r in records)
     assert max(r["attempts"] for r in records) > 1
+
+
+def test_a_calibration_file_adds_corrected_rates(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from audit.cli import main
+
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data" / "xstest"
+    gold = sorted(shared.glob("xstest_v2_completions_*.csv"))
+    if not gold:
+        pytest.skip("../shared/data/xstest is not beside the repo")
+    calibration = tmp_path / "calibration.json"
+    assert main(["classifier", "evaluate", *map(str, gold), "--save-calibration", str(calibration)]) == 0
+    prompts = mini_set(tmp_path / "set.jsonl", refuse_b=("guns",))
+    _, tables = pl.run_audit(config(tmp_path, fake_server.url, prompts, calibration=str(calibration)),
+                             {"fake": None}, policy=FAST)
+    s = tables.summary.set_index("metric")
+    assert "refusal_rate_corrected" in s.index
+    row = s.loc["refusal_rate_corrected"]
+    assert 0 <= row["ci_low"] <= row["estimate"] <= row["ci_high"] <= 1
