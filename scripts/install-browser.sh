@@ -15,6 +15,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core
-chromium --version
+for attempt in 1 2 3; do  # a passing mirror hiccup should not fail CI
+    if $SUDO apt-get update && \
+       $SUDO apt-get install -y --no-install-recommends chromium chromium-driver fonts-dejavu-core; then
+        chromium --version
+        exit 0
+    fi
+    echo "apt-get failed (attempt $attempt); retrying in 10 s" >&2
+    sleep 10
+done
+exit 1
