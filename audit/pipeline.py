@@ -381,12 +381,10 @@ def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None
     write_csv(tables.claims, plan.run_dir / "claims.csv")
 
 
-def render_reports(plan: RunPlan) -> Path | None:
-    """report.html and the history; skipped quietly only if the HTML module is absent."""
-    try:
-        from audit import history, report_html
-    except ImportError:
-        return None
+def render_reports(plan: RunPlan) -> Path:
+    """report.html, and the run's rows in the reports folder's history."""
+    from audit import history, report_html
+
     path = report_html.render_report(plan.run_dir)
     history.append_history(plan.run_dir, plan.run_dir.parent)
     return path
