@@ -155,7 +155,8 @@ async def send_with_progress(plan: pl.RunPlan, show_progress: bool, progress_eve
     pending = pl.pending_requests(plan, retry_errors)
     done = total - len(pending)
     bar = _progress_bar(total, done) if show_progress else None
-    async with ProgressPublisher(total, done, every=progress_every) as publisher:
+    every = progress_every or max(100, total // 20)  # 0 = auto: about every 5% (and every 5 s)
+    async with ProgressPublisher(total, done, every=every) as publisher:
         try:
             return await send_stage(plan, fan_out(publisher.record, bar.update if bar else None),
                                     concurrency_limit, retry_errors, pending)
@@ -184,7 +185,7 @@ async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) ->
 async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | None = None,
                      run_id: str | None = None, show_progress: bool = False, config_file: str | None = None,
                      check_drift: bool = True, concurrency_limit: str | None = None,
-                     progress_every: int = 100, retry_errors: bool = False) -> dict[str, Any]:
+                     progress_every: int = 0, retry_errors: bool = False) -> dict[str, Any]:
     """Audit one or more OpenAI-compatible targets for refusals and asymmetric refusals.
 
     Args:
@@ -195,7 +196,8 @@ async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | Non
         config_file: a TOML config file, read by the flow run (relative to its working directory).
         check_drift: compare with the previous run of each target on the same prompt set.
         concurrency_limit: a Prefect global concurrency limit; each batch holds one slot.
-        progress_every: update the progress artifact every this many requests (or every 5 s).
+        progress_every: update the progress artifact every this many requests (or every 5 s);
+            0 (the default) updates about every 5% of the run.
         retry_errors: with ``resume_dir``, also re-send requests whose every attempt failed.
     """
     plan = plan_task(config or {}, resume_dir, run_id, config_file)
