@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.states import Failed
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
@@ -175,8 +176,9 @@ async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) ->
     await publish_results(plan, tables.summary, breaches, drift, sent)
     get_run_logger().info("run %s: %d requests sent, report in %s", plan.run_id, sent, plan.run_dir)
     problems = [*breaches, *(drift.alerts if drift else [])]
-    if problems:
-        raise ThresholdError("; ".join(problems))
+    if problems:  # a finding, not a crash: fail the run with the message, no traceback
+        message = "; ".join(problems)
+        return Failed(message=message, data=ThresholdError(message))  # type: ignore[return-value]
     return {"run_id": plan.run_id, "run_dir": str(plan.run_dir), "sent": sent,
             "headline": pl.headline(tables).to_dict("records"), "flow_run_id": _flow_run_id()}
 

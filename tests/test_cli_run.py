@@ -107,3 +107,12 @@ def test_an_existing_run_id_is_refused_before_prefect_starts(tmp_path: Path, fak
                    "--run-id", "taken") == 2
     err = capsys.readouterr().err
     assert "exists already" in err and "Traceback" not in err and len(fake_server.state.log) == 0
+
+
+def test_a_breach_prints_no_traceback(tmp_path: Path, fake_server: FakeOpenAI, capfd: pytest.CaptureFixture[str]) -> None:
+    prompts = mini_set(tmp_path / "set.jsonl")
+    fake_server.script = {"taxes": "status:400"}
+    assert run_cli(tmp_path, "--base-url", fake_server.url, "--model", "m", "--prompts", str(prompts),
+                   "--max-error-rate", "0.05", "--run-id", "t") == 1
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "exceeds max_error_rate" in err and "error_rate" in out
