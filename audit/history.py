@@ -21,8 +21,7 @@ import pandas as pd
 from audit.charts import RefLine, TrendPoint, fmt_value, trend_plot
 from audit.csvio import write_csv
 from audit.errors import InputError
-from audit.report_html import (
-    REPORT_NAME,
+from audit.report_data import (
     RunFolder,
     claim_reference,
     header,
@@ -31,8 +30,8 @@ from audit.report_html import (
     metric_name,
     num,
     read_table,
-    render_page,
 )
+from audit.report_html import REPORT_NAME, render_page
 
 __all__ = [
     "HISTORY_COLUMNS",

@@ -429,13 +429,22 @@ def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: 
 # ---------------------------------------------------------------- one call, no Prefect
 
 
+BatchRunner = Callable[[SendContext, list[ChatRequest]], Any]
+
+
 async def send_all(plan: RunPlan, keys: Mapping[str, str | None], *, policy: RetryPolicy | None = None,
-                   progress: Progress | None = None, retry_errors: bool = False) -> int:
-    """Send every pending request of a run, batches of each target concurrently."""
+                   progress: Progress | None = None, retry_errors: bool = False,
+                   pending: list[ChatRequest] | None = None, run_batch: BatchRunner = send_batch) -> int:
+    """Send every pending request of a run, batches of each target concurrently.
+
+    ``run_batch`` sends one batch (the Prefect flow passes one that wraps it in a task);
+    ``pending`` saves recomputing what the journal lacks when the caller has it already.
+    """
     ctx = open_senders(plan, keys, policy, progress)
     try:
-        work = batches(pending_requests(plan, retry_errors), plan.config.batch_size)
-        results = await gather_gated([partial(send_batch, ctx, b) for b in work], batch_parallelism(plan))
+        todo = pending if pending is not None else pending_requests(plan, retry_errors)
+        work = batches(todo, plan.config.batch_size)
+        results = await gather_gated([partial(run_batch, ctx, b) for b in work], batch_parallelism(plan))
     finally:
         await ctx.aclose()
     return sum(results)

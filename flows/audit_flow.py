@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.states import Failed
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
 from audit import drift as dr
@@ -128,15 +128,8 @@ async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency
     """Send every pending request, batch by batch, with shared per-target limiters."""
     keys = await resolve_keys(plan.config)
     await pl.check_endpoints(plan.config.targets)
-    ctx = pl.open_senders(plan, keys, progress=progress)
-    try:
-        todo = pending if pending is not None else pl.pending_requests(plan, retry_errors)
-        work = pl.batches(todo, plan.config.batch_size)
-        jobs = [partial(run_batch, ctx, b, concurrency_limit) for b in work]
-        sent = await pl.gather_gated(jobs, pl.batch_parallelism(plan))
-    finally:
-        await ctx.aclose()
-    return sum(sent)
+    return await pl.send_all(plan, keys, progress=progress, retry_errors=retry_errors, pending=pending,
+                             run_batch=partial(run_batch, concurrency_limit=concurrency_limit))
 
 
 def fan_out(*callbacks: Callable[[dict[str, Any]], None] | None) -> pl.Progress:
