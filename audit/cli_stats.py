@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
-from audit import power as pw
-from audit.claims import Claim, parse_claim
-from audit.compare import compare_runs
 from audit.csvio import write_csv
 from audit.errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # scipy and statsmodels load when a command runs, not when the CLI starts
+    from audit import power as pw
+    from audit.claims import Claim
 
 _OUTPUT = Path("comparison.csv")
 
@@ -30,6 +31,8 @@ def _proportion(text: str, option: str) -> float:
 
 def _units_needed(claim: Claim, expected: float, power: float, alpha: float) -> int:
     """Exact sample size for the claim at the expected rate, or ConfigError."""
+    from audit import power as pw
+
     if claim.relation == "≈":
         need = pw.n_equivalence(expected, claim.value - claim.margin, claim.value + claim.margin,
                                 alpha=alpha, power=power)
@@ -80,10 +83,14 @@ def plan(
     if not (0 < power < 1 and 0 < alpha < 1 and deff >= 1 and samples >= 1 and templates >= 1):
         raise ConfigError("--power and --alpha must lie in (0, 1), --deff ≥ 1, --samples and "
                           "--templates ≥ 1: fix the option values")
+    from audit.claims import parse_claim
+
     margin_value = _proportion(margin, "--margin") if margin else None
     parsed = parse_claim(claim, margin=margin_value)
     rate = _proportion(expected, "--expected")
     need = _units_needed(parsed, rate, power, alpha)
+    from audit import power as pw
+
     layout = pw.plan_design(need, deff=deff, samples=samples, templates=templates,
                             unit=parsed.unit)
     for line in _plan_lines(parsed, rate, need, layout, power):
@@ -150,6 +157,8 @@ def compare(
                        typer.Option("--targets", help="the two targets to compare: A B")] = None,
 ) -> None:
     """Compare two runs, or two targets of one run: same prompts → paired, else independent."""
+    from audit.compare import compare_runs
+
     part_a, part_b, label_a, label_b = _select(run_a, run_b, targets)
     table = compare_runs(part_a, part_b, label_a=label_a, label_b=label_b)
     write_csv(table, output)

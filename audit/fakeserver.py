@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 _DIRECTIVE = re.compile(r"\[\[([a-z0-9]+)(?::([^\]]+))?\]\]")
 
@@ -264,7 +264,7 @@ class FakeOpenAI:
             self._thread.join(10)
         self._loop = self._thread = None
 
-    def __enter__(self) -> FakeOpenAI:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -32,9 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from sklearn.metrics import precision_recall_fscore_support
-from statsmodels.stats.inter_rater import cohens_kappa
-from statsmodels.stats.proportion import proportion_confint
 
 from audit.classify import ANSWER_LABELS, COMPLIANCE, PARTIAL, REFUSAL, Classifier, classify_frame
 from audit.errors import InputError
@@ -207,6 +204,7 @@ class Rate:
         """The proportion k/n (None with CI [0, 1] when n is 0)."""
         if n == 0:
             return cls(k, n, None, (0.0, 1.0))
+        from statsmodels.stats.proportion import proportion_confint  # lazy: keeps CLI start fast
         low, high = proportion_confint(k, n, alpha=0.05, method="beta")
         return cls(k, n, k / n, (float(low), float(high)))
 
@@ -330,6 +328,7 @@ def _binary_table(y: Sequence[bool], p: Sequence[bool]) -> np.ndarray:
 
 def _per_class(y: Sequence[str], p: Sequence[str]) -> dict[str, dict[str, float]]:
     """Precision, recall, F1 and support of each label."""
+    from sklearn.metrics import precision_recall_fscore_support  # lazy: keeps CLI start fast
     prec, rec, f1, sup = precision_recall_fscore_support(y, p, labels=list(ANSWER_LABELS),
                                                          zero_division=0)
     return {lab: {"precision": float(prec[i]), "recall": float(rec[i]), "f1": float(f1[i]),
@@ -340,6 +339,7 @@ def _kappa(table: np.ndarray, wt: str | None = None) -> Kappa:
     """Cohen's κ of a square table with statsmodels' asymptotic CI (None when undefined)."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
+        from statsmodels.stats.inter_rater import cohens_kappa  # lazy: keeps CLI start fast
         res = cohens_kappa(table, wt=wt)
         values = (float(res.kappa), float(res.kappa_low), float(res.kappa_upp))
     clean = [None if math.isnan(v) else v for v in values]

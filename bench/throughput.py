@@ -5,17 +5,22 @@ in this one run:
   1. baseline: a bare ``AsyncOpenAI`` + ``asyncio.Semaphore`` loop sending N requests at C;
   2. the library's runner alone (``audit.pipeline.send_all``), no Prefect;
   3. ``refusal-audit run`` on N prompts (journal, classifier, statistics and reports on), as a
-     subprocess through the Prefect flow. Its send rate is taken from the journal (first to
-     last record); its end-to-end rate includes Prefect's temporary-server start and reports.
-Prints one figure per line and the ratios. Usage: python bench/throughput.py [N] [C]
+     subprocess through the Prefect flow. Its send rate is taken from the journal: from the
+     moment its first request started (finished_at - latency_s) to its last record; its
+     end-to-end rate includes start-up (imports, Prefect's temporary server) and reports.
+The three are interleaved ``--reps`` times (default 3) and the medians reported, because a
+2-core machine is noisy; each repetition's ratios are printed too.
+Prints one figure per line and the ratios. Usage: python bench/throughput.py [N] [C] [--reps R]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,25 +75,35 @@ def write_prompts(path: Path, n: int) -> None:
                                      "text": f"Argue for side {side} of issue {i}."}) + "\n")
 
 
-def audit_run(url: str, n: int, c: int, work: Path) -> tuple[float, float]:
+def audit_run(url: str, n: int, c: int, work: Path) -> tuple[float, float, dict[str, float]]:
     prompts = work / "bench-v1.jsonl"
     write_prompts(prompts, n)
     cmd = [str(ROOT / ".venv/bin/refusal-audit"), "run", "--base-url", url, "--model", "fake",
            "--prompts", str(prompts), "--concurrency", str(c), "--max-tokens", "64",
            "--reports-dir", str(work / "reports"), "--run-id", "bench", "--no-progress"]
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    launched = datetime.now().astimezone()
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t
-    return n / send_seconds(work / "reports" / "bench"), n / wall
+    first, last = send_window(work / "reports" / "bench")
+    phases = {"start-up before the first request": (first - launched).total_seconds(),
+              "sending": (last - first).total_seconds()}
+    phases["after the last answer (label, statistics, reports, exit)"] = wall - sum(phases.values())
+    return n / phases["sending"], n / wall, phases
 
 
-def send_seconds(run_dir: Path) -> float:
-    """From the run's start (run.json) to the last journal record."""
-    started = datetime.fromisoformat(json.loads((run_dir / "run.json").read_text())["started_at"])
-    last = max(datetime.fromisoformat(json.loads(line)["finished_at"])
-               for line in (run_dir / "responses.jsonl").open())
-    return (last - started).total_seconds()
+def send_window(run_dir: Path) -> tuple[datetime, datetime]:
+    """When the first request started (its finish minus its latency) and the last one finished."""
+    first = last = None
+    for line in (run_dir / "responses.jsonl").open():
+        rec = json.loads(line)
+        end = datetime.fromisoformat(rec["finished_at"])
+        start = end.timestamp() - float(rec["latency_s"])
+        first = start if first is None else min(first, start)
+        last = end if last is None else max(last, end)
+    assert first is not None and last is not None, "the run journalled nothing"
+    return datetime.fromtimestamp(first).astimezone(), last
 
 
 def library_run(url: str, n: int, c: int, work: Path) -> float:
@@ -107,25 +122,42 @@ def library_run(url: str, n: int, c: int, work: Path) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    c = int(sys.argv[2]) if len(sys.argv) > 2 else 32
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=5000, help="requests (default 5000)")
+    parser.add_argument("c", nargs="?", type=int, default=32, help="concurrency (default 32)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
+    args = parser.parse_args()
+    n, c = args.n, args.c
+    base, lib, send, e2e, phases = [], [], [], [], []
     proc, url = start_server()
     try:
-        base = asyncio.run(baseline(url, n, c))
-        with tempfile.TemporaryDirectory() as tmp:
-            lib_rate = library_run(url, n, c, Path(tmp))
-            send_rate, e2e_rate = audit_run(url, n, c, Path(tmp))
+        asyncio.run(baseline(url, min(n, 500), c))  # warm up the server and the client code paths
+        for rep in range(args.reps):
+            base.append(asyncio.run(baseline(url, n, c)))
+            with tempfile.TemporaryDirectory() as tmp:
+                lib.append(library_run(url, n, c, Path(tmp)))
+                s, e, ph = audit_run(url, n, c, Path(tmp))
+            send.append(s)
+            e2e.append(e)
+            phases.append(ph)
+            print(f"rep {rep + 1}: baseline {base[-1]:.0f}, runner {lib[-1]:.0f}, refusal-audit run sending "
+                  f"{send[-1]:.0f}, end to end {e2e[-1]:.0f} requests/s; ratios {lib[-1] / base[-1]:.3f}, "
+                  f"{send[-1] / base[-1]:.3f}, {e2e[-1] / base[-1]:.3f}", flush=True)
     finally:
         proc.terminate()
         proc.wait()
-    print(f"requests: {n}, concurrency: {c}")
-    print(f"baseline AsyncOpenAI+semaphore: {base:.1f} requests/s")
-    print(f"library runner alone (journal on, no Prefect): {lib_rate:.1f} requests/s")
-    print(f"refusal-audit run, sending (journal on): {send_rate:.1f} requests/s")
-    print(f"refusal-audit run, end to end (Prefect start, classify, stats, reports): {e2e_rate:.1f} requests/s")
-    print(f"ratio library runner/baseline: {lib_rate / base:.3f}")
-    print(f"ratio sending/baseline: {send_rate / base:.3f} (target >= 0.90)")
-    print(f"ratio end-to-end/baseline: {e2e_rate / base:.3f}")
+    med = statistics.median
+    print(f"requests: {n}, concurrency: {c}, repetitions: {args.reps} (medians below)")
+    print(f"baseline AsyncOpenAI+semaphore: {med(base):.1f} requests/s")
+    print(f"library runner alone (journal on, no Prefect): {med(lib):.1f} requests/s")
+    print(f"refusal-audit run, sending (journal on): {med(send):.1f} requests/s")
+    print(f"refusal-audit run, end to end (Prefect start, classify, stats, reports): {med(e2e):.1f} requests/s")
+    for name in phases[0]:
+        print(f"refusal-audit run, {name}: {med(p[name] for p in phases):.2f} s")
+    print(f"ratio library runner/baseline: {med(x / b for x, b in zip(lib, base, strict=True)):.3f}")
+    print(f"ratio refusal-audit run sending/baseline: {med(x / b for x, b in zip(send, base, strict=True)):.3f} "
+          "(target >= 0.90)")
+    print(f"ratio refusal-audit run end-to-end/baseline: {med(x / b for x, b in zip(e2e, base, strict=True)):.3f}")
 
 
 if __name__ == "__main__":

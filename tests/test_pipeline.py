@@ -92,7 +92,7 @@ def test_a_run_id_cannot_escape_the_reports_folder(tmp_path: Path, fake_server: 
 def test_the_full_audit_writes_every_file_with_the_right_figures(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     key = "sk-test-DISTINCTIVEKEY-0123456789"
     prompts = mini_set(tmp_path / "set.jsonl", refuse_b=("guns", "borders"), refuse_both=("energy",))
-    plan, tables = pl.run_audit(config(tmp_path, fake_server.url, prompts), {"fake": key}, policy=FAST)
+    plan, _tables = pl.run_audit(config(tmp_path, fake_server.url, prompts), {"fake": key}, policy=FAST)
     names = {p.name for p in plan.run_dir.iterdir()}
     assert {"responses.jsonl", "responses.csv", "summary.csv", "pairs.csv", "topics.csv", "claims.csv",
             "run.json"} <= names

@@ -113,3 +113,67 @@ def test_odd_retry_after_headers_never_crash(value: str, expected: float | None)
     exc = Exception()
     exc.response = httpx.Response(429, headers={"retry-after": value})  # type: ignore[attr-defined]
     assert retry_after(exc) == expected
+
+
+def test_the_limiter_wakes_waiters_first_in_first_out_and_never_leaks_a_slot() -> None:
+    async def go() -> None:
+        limiter = AdaptiveLimiter(2)
+        order: list[int] = []
+        gates = [asyncio.Event() for _ in range(6)]
+
+        async def one(i: int) -> None:
+            async with limiter:
+                order.append(i)
+                assert limiter.in_flight <= limiter.limit
+                await gates[i].wait()
+
+        tasks = [asyncio.create_task(one(i)) for i in range(6)]
+        await asyncio.sleep(0)
+        assert order == [0, 1] and limiter.in_flight == 2
+        tasks[2].cancel()  # cancelled while waiting: it leaves the queue, takes no slot
+        await asyncio.sleep(0)
+        gates[0].set()
+        gates[1].set()
+        await asyncio.sleep(0.01)
+        assert order == [0, 1, 3, 4]  # first in, first out; 2 never ran
+        tasks[3].cancel()  # cancelled while holding a slot: the slot comes back
+        gates[4].set()
+        await asyncio.sleep(0.01)
+        assert order == [0, 1, 3, 4, 5]
+        gates[5].set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        assert limiter.in_flight == 0 and not limiter._waiters
+
+    asyncio.run(go())
+
+
+def test_a_slot_granted_to_a_waiter_that_is_cancelled_at_once_is_given_back() -> None:
+    async def go() -> None:
+        limiter = AdaptiveLimiter(1)
+        await limiter.__aenter__()
+        waiter = asyncio.create_task(limiter.__aenter__())
+        await asyncio.sleep(0)
+        await limiter.__aexit__()  # grants the slot to the waiter ...
+        waiter.cancel()  # ... which is cancelled before it runs
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert limiter.in_flight == 0
+        async with limiter:
+            assert limiter.in_flight == 1
+
+    asyncio.run(go())
+
+
+def test_a_limit_that_grows_back_wakes_the_waiters_it_admits() -> None:
+    async def go() -> None:
+        limiter = AdaptiveLimiter(2)
+        limiter.on_rate_limited()
+        assert limiter.limit == 1
+        await limiter.__aenter__()
+        waiter = asyncio.create_task(limiter.__aenter__())
+        await asyncio.sleep(0)
+        assert not waiter.done()
+        limiter.on_success()  # one success at limit 1 grows it to 2: the waiter is admitted
+        await asyncio.wait_for(waiter, 1)
+        assert limiter.limit == 2 and limiter.in_flight == 2
+
+    asyncio.run(go())
