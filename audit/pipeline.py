@@ -415,13 +415,36 @@ def check_thresholds(config: AuditConfig, tables: Tables) -> list[str]:
     return problems
 
 
-def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: str | None = None) -> list[str]:
-    """Write CSVs, run.json and reports; return threshold breaches (empty when all is well)."""
+def write_comparisons(plan: RunPlan, responses: pd.DataFrame) -> pd.DataFrame | None:
+    """With several targets, comparison.csv: every pair of targets, paired on the same prompts."""
+    from itertools import combinations
+
+    from audit.compare import compare_targets
+    from audit.csvio import write_csv
+
+    labels = [t.label for t in plan.config.targets]
+    if len(labels) < 2 or responses.empty:
+        return None
+    table = pd.concat([compare_targets(responses, a, b) for a, b in combinations(labels, 2)], ignore_index=True)
+    write_csv(table, plan.run_dir / "comparison.csv")
+    return table
+
+
+def record_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> list[str]:
+    """Write the CSVs (comparison.csv too, with several targets) and run.json; return threshold
+    breaches (empty when all is well). Reports are rendered after, by ``render_reports``."""
     write_tables(plan, responses, tables)
+    write_comparisons(plan, responses)
     breaches = check_thresholds(plan.config, tables)
     counts = responses["label"].value_counts().to_dict() if len(responses) else {}
     write_run_json(plan, {"finished_at": now_iso(), "status": "failed_thresholds" if breaches else "completed",
                           "answers": len(responses), "labels": counts, "breaches": breaches})
+    return breaches
+
+
+def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: str | None = None) -> list[str]:
+    """Write CSVs, run.json and reports; return threshold breaches (empty when all is well)."""
+    breaches = record_run(plan, responses, tables)
     render_reports(plan)
     return breaches
 

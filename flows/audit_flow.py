@@ -75,10 +75,16 @@ def stats_task(plan: pl.RunPlan, responses: pd.DataFrame) -> pl.Tables:
     return pl.compute_tables(plan, responses)
 
 
+@task(name="record", **TASK_OPTS)
+def record_task(plan: pl.RunPlan, responses: pd.DataFrame, tables: pl.Tables) -> list[str]:
+    """Write the CSVs and run.json; return threshold breaches."""
+    return pl.record_run(plan, responses, tables)
+
+
 @task(name="reports", **TASK_OPTS)
-def report_task(plan: pl.RunPlan, responses: pd.DataFrame, tables: pl.Tables) -> list[str]:
-    """Write the CSVs, run.json, report.html and the history; return threshold breaches."""
-    return pl.finish_run(plan, responses, tables)
+def report_task(plan: pl.RunPlan) -> str:
+    """Render report.html and add the run to the history (after drift, so both show it)."""
+    return str(pl.render_reports(plan))
 
 
 @task(name="drift", **TASK_OPTS)
@@ -164,8 +170,9 @@ async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) ->
     # quote(): Prefect would otherwise walk every prompt, request and row looking for futures
     responses = label_task(quote(plan))
     tables = stats_task(quote(plan), quote(responses))
-    breaches = report_task(quote(plan), quote(responses), quote(tables))
+    breaches = record_task(quote(plan), quote(responses), quote(tables))
     drift = drift_task(quote(plan)) if check_drift else None
+    report_task(quote(plan))
     await publish_results(plan, tables.summary, breaches, drift, sent)
     get_run_logger().info("run %s: %d requests sent, report in %s", plan.run_id, sent, plan.run_dir)
     problems = [*breaches, *(drift.alerts if drift else [])]
@@ -213,12 +220,33 @@ def _progress_bar(total: int, done: int) -> Any:
     return ProgressBar(total=total, done=done)
 
 
+USAGE = "usage: python flows/audit_flow.py CONFIG.toml   (a refusal-audit TOML config; see audit.example.toml)"
+
+
 def main(argv: list[str]) -> int:
-    """``python flows/audit_flow.py CONFIG.toml``: run the flow on a config file."""
+    """``python flows/audit_flow.py CONFIG.toml``: run the flow on a config file.
+
+    Exit 0 when the audit passes, 1 when it fails its thresholds or drift checks, 2 for a usage,
+    config or endpoint error — each with one clear line on stderr, never a traceback.
+    """
     import asyncio
 
-    config: AuditConfig = load_config(Path(argv[0]), {}, {})
-    result = asyncio.run(audit_flow(config=config.public_dict(), show_progress=True))
+    from audit.cli_run import precheck
+    from audit.errors import AuditError
+
+    if argv in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    if len(argv) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        config: AuditConfig = load_config(Path(argv[0]), {}, {})
+        precheck(config, None)  # user mistakes before Prefect starts
+        result = asyncio.run(audit_flow(config=config.public_dict(), show_progress=True))
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     print(result["run_dir"])
     return 0
 

@@ -142,6 +142,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--deployment", default=SHARD_DEPLOYMENT)
     parser.add_argument("--concurrency-limit")
     args = parser.parse_args(argv)
+    if args.shards < 1:
+        parser.error("--shards must be 1 or more")
     params: dict[str, Any] = {"shards": args.shards, "run_id": args.run_id, "shard_deployment": args.deployment,
                               "concurrency_limit": args.concurrency_limit}
     if args.resume:
@@ -150,7 +152,18 @@ def main(argv: list[str]) -> int:
         parser.error("give a config file, or --resume RUN_DIR")
     else:
         params["config_file"] = str(Path(args.config_file).resolve())
-    result = asyncio.run(sharded_audit_flow(**params))
+    from audit.cli_run import precheck
+    from audit.config import load_config
+
+    try:  # user mistakes show as one line (exit 2), a failed audit as exit 1, never a traceback
+        if args.resume:
+            precheck(None, args.resume)
+        else:
+            precheck(load_config(Path(args.config_file), {}, {}), None, args.run_id)
+        result = asyncio.run(sharded_audit_flow(**params))
+    except AuditError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     print(result["run_dir"])
     return 0
 

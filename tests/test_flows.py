@@ -227,6 +227,9 @@ async def test_two_targets_run_concurrently_and_both_are_reported(tmp_path: Path
     assert seen["one"][0] < seen["two"][-1] and seen["two"][0] < seen["one"][-1]
     responses = pd.read_csv(tmp_path / "reports" / "two" / "responses.csv")
     assert responses.groupby("target")["model"].first().to_dict() == {"one": "model-1", "two": "model-2"}
+    comparison = pd.read_csv(tmp_path / "reports" / "two" / "comparison.csv")  # several targets: compared
+    assert set(comparison["label_a"]) == {"one"} and set(comparison["label_b"]) == {"two"}
+    assert "refusal_rate" in set(comparison["metric"]) and set(comparison["design"]) == {"paired"}
 
 
 @pytest.mark.usefixtures("prefect_env")
@@ -251,6 +254,10 @@ def test_drift_fails_the_flow_run_and_the_cli_exits_1(tmp_path: Path, capsys: py
     assert meta["status"] == "failed_drift" and meta["drift"]["alerts"]
     drift = pd.read_csv(run_dir / "drift.csv").set_index("metric")
     assert drift.loc["refusal_rate", "c"] == 32 and bool(drift.loc["refusal_rate", "significant"])
+    # the report and the history are written after the drift check, so they can show it
+    assert (run_dir / "report.html").stat().st_mtime_ns >= (run_dir / "drift.csv").stat().st_mtime_ns
+    assert (run_dir / "report.html").stat().st_mtime_ns >= (run_dir / "run.json").stat().st_mtime_ns
+
     async def latest_run() -> dict[str, Any]:
         async with get_client() as client:
             body = {"flows": {"name": {"any_": ["refusal-audit"]}}, "sort": "START_TIME_DESC", "limit": 1}

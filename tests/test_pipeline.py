@@ -62,7 +62,7 @@ def test_a_cancelled_run_resumes_without_sending_a_completed_request_again(tmp_p
     completed_bodies = {json.dumps({"model": "fake-model", "messages": r["messages"], **r["params"]}, sort_keys=True)
                         for r in jr.iter_records(plan.journal_path) if r["request_id"] in done_before}
     after = body_counts(fake_server)
-    assert all(after[b] == sent_before[b] == 1 for b in completed_bodies)
+    assert all(after[b] == sent_before[b] == 1 for b in completed_bodies), [(after[b], sent_before[b]) for b in completed_bodies]
 
 
 def test_resuming_a_finished_run_sends_nothing(tmp_path: Path, fake_server: FakeOpenAI) -> None:
