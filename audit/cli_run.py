@@ -72,6 +72,10 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
     precheck(config, resume_dir, run_id)
+    if not os.environ.get("PREFECT_API_URL"):  # Prefect will start a temporary server: stop it even after a kill
+        from audit.orphans import start_watchdog
+
+        start_watchdog()
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,

@@ -1,0 +1,86 @@
+"""A killed run leaves no Prefect temporary server behind (audit/orphans.py, Linux)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from audit import orphans
+from audit.fakeserver import FakeOpenAI
+from tests.helpers import mini_set
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+ROOT = Path(__file__).resolve().parents[1]
+
+# A parent that starts two children, one that looks like Prefect's temporary server, then sleeps.
+PARENT = f"""
+import subprocess, sys, time
+for tag in ({orphans.MARKER!r}, "something-else"):
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", tag])
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_the_watchdog_stops_only_the_temporary_server_of_a_killed_parent() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE)
+    assert parent.stdout is not None and parent.stdout.readline().strip() == b"ready"
+    assert wait_for(lambda: len(orphans.temporary_servers(parent.pid)) == 1, 10)
+    server = orphans.temporary_servers(parent.pid).pop()
+    others = [int(p) for p in os.listdir("/proc") if p.isdigit()
+              and (info := orphans._ppid_and_cmdline(int(p))) and info[0] == parent.pid and "something-else" in info[1]]
+    assert len(others) == 1
+    watchdog = subprocess.Popen([sys.executable, "-m", "audit.orphans", str(parent.pid)], cwd=ROOT)
+    time.sleep(1.5)  # it has seen the children
+    try:
+        assert orphans.alive(server)
+        parent.kill()
+        parent.wait()
+        assert watchdog.wait(timeout=20) == 0
+        assert wait_for(lambda: not orphans.alive(server), 5)
+        assert orphans.alive(others[0])  # not ours to stop
+    finally:
+        for pid in (server, others[0]):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_a_sigkilled_run_leaves_no_temporary_prefect_server(tmp_path: Path) -> None:
+    prompts = mini_set(tmp_path / "set.jsonl")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"})
+    with FakeOpenAI(script={"": "slow:1"}) as fake:
+        cli = subprocess.Popen([str(Path(sys.executable).parent / "refusal-audit"), "run", "--base-url", fake.url,
+                                "--model", "m", "--prompts", str(prompts), "--concurrency", "1", "--no-progress",
+                                "--reports-dir", str(tmp_path / "reports")], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert wait_for(lambda: bool(orphans.temporary_servers(cli.pid)) or cli.poll() is not None, 120)
+            assert cli.poll() is None, "the run ended before its temporary server was seen"
+            servers = orphans.temporary_servers(cli.pid)
+            assert wait_for(lambda: len(fake.state.log) >= 1, 60)  # sending: mid-run
+            cli.kill()
+            cli.wait()
+            assert wait_for(lambda: not any(orphans.alive(p) for p in servers), 30), "the temporary server lives on"
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+            for pid in orphans.temporary_servers(cli.pid):
+                os.kill(pid, signal.SIGKILL)
