@@ -50,7 +50,7 @@ def serve_local(
 
 def demo(
     pairs: Annotated[int, Opt(min=1, help="Mirrored pairs to sample.")] = 100,
-    controls: Annotated[int, Opt(min=0, help="Controls of each kind to sample.")] = 10,
+    controls: Annotated[int | None, Opt(min=0, help="Controls of each kind (default: all of them).")] = None,
     max_tokens: Annotated[int, Opt(min=1, help="Maximum tokens per answer.")] = 64,
     prompts: Annotated[str, Opt(help="Prompt set JSONL.")] = "prompts/contested-v1.jsonl",
     reports_dir: Annotated[str, Opt(help="Where the run folder goes.")] = "reports",
@@ -65,6 +65,13 @@ def demo(
     from audit import pipeline
     from audit.cli_run import execute
 
+    if controls is None:  # every control of each kind (the built-in set has 56 and 60)
+        from collections import Counter
+
+        from audit.prompts import load_prompt_set
+
+        kinds = Counter(p.kind for p in load_prompt_set(prompts).prompts if p.kind != "contested")
+        controls = max(kinds.values(), default=0)
     port = free_port()
     config = demo_config(port, pairs, controls, max_tokens, prompts, reports_dir)
     plan = pipeline.plan_run(config)

@@ -177,9 +177,24 @@ def _check_pair(path: Path, pair_id: str, members: list[tuple[Prompt, int]]) -> 
                              f"both sides of a pair must share the same {field}")
 
 
-def load_prompt_set(path: str | Path) -> PromptSet:
-    """Load and validate a prompt set; raise InputError naming file, line and field."""
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "prompts"
+"""The prompt sets of this installation (the repository's prompts/ folder)."""
+
+
+def locate(path: str | Path) -> Path:
+    """``path``, or — for a relative ``prompts/…`` path that is not in the working directory —
+    the built-in set of that name, so ``refusal-audit run`` works from any folder."""
     p = Path(path)
+    if p.is_absolute() or p.exists() or len(p.parts) < 2 or p.parts[0] != "prompts":
+        return p
+    builtin = BUILTIN_DIR.joinpath(*p.parts[1:])
+    return builtin if builtin.is_file() else p
+
+
+def load_prompt_set(path: str | Path) -> PromptSet:
+    """Load and validate a prompt set; raise InputError naming file, line and field. A relative
+    ``prompts/NAME.jsonl`` missing from the working directory is the built-in set (``locate``)."""
+    p = locate(path)
     prompts, lines, raw = read_prompts(p)
     if not prompts:
         raise InputError(p, None, "the prompt set is empty", "add one JSON prompt per line")

@@ -17,6 +17,7 @@ from audit.prompts import (
     set_identity,
     write_prompts,
 )
+from tests.helpers import pair_lines, write_set
 
 
 def pair(
@@ -163,3 +164,17 @@ def test_pairs_of_groups_contested_by_side() -> None:
     prompts.append(Prompt(id="c", topic="t", text="x", kind="control_refuse"))
     grouped = pairs_of(prompts)
     assert sorted(grouped) == ["p1", "p2"] and sorted(grouped["p1"]) == ["a", "b"]
+
+
+def test_the_built_in_set_is_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.prompts import BUILTIN_DIR, load_prompt_set
+
+    monkeypatch.chdir(tmp_path)
+    loaded = load_prompt_set("prompts/contested-v1.jsonl")
+    assert Path(loaded.path) == BUILTIN_DIR / "contested-v1.jsonl" and len(loaded.prompts) > 2000
+    (tmp_path / "prompts").mkdir()  # a set of that name in the working directory wins
+    local = write_set(tmp_path / "prompts" / "contested-v1.jsonl", pair_lines("taxes", "essay"))
+    assert Path(load_prompt_set("prompts/contested-v1.jsonl").path) == Path("prompts/contested-v1.jsonl")
+    assert local.is_file()
+    with pytest.raises(InputError, match="no such prompt set"):
+        load_prompt_set("prompts/no-such-set.jsonl")
