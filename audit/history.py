@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from audit.report_data import (
     metric_name,
     num,
     read_table,
+    run_alerts,
+    run_status,
 )
 from audit.report_html import REPORT_NAME, render_page
 
@@ -65,7 +68,10 @@ HISTORY_COLUMNS = [
     "claim_reference",
     "verdict",
     "tool_version",
+    "status",
+    "alerts",
 ]
+_BACKFILLED = ("status", "alerts")  # added later: older history.csv files lack them
 
 
 def _relative(run_dir: Path, reports_root: Path) -> str:
@@ -85,6 +91,7 @@ def _rows_of(run: RunFolder, run_dir: str) -> list[dict[str, Any]]:
     head = header(run)
     models = {t["name"]: t["model"] for t in head["targets"]}
     ps = head["prompt_set"]
+    breaches, drift_alerts, _ = run_alerts(run.run)
     rows = []
     for block in headline(run, list(models)):
         for m in block["metrics"]:
@@ -109,6 +116,8 @@ def _rows_of(run: RunFolder, run_dir: str) -> list[dict[str, Any]]:
                     "method": m["method"],
                     **_claim_fields(m["claims"]),
                     "tool_version": head["tool_version"],
+                    "status": head["status"],
+                    "alerts": "; ".join(breaches + drift_alerts),
                 }
             )
     return rows
@@ -127,7 +136,11 @@ def read_history(reports_root: Path) -> pd.DataFrame:
     path = Path(reports_root) / HISTORY_NAME
     if not path.is_file():
         return pd.DataFrame(columns=HISTORY_COLUMNS)
-    return read_table(path, ("run_id", "target", "metric", "estimate"))
+    df = read_table(path, ("run_id", "target", "metric", "estimate"))
+    for name in _BACKFILLED:
+        if name not in df.columns:
+            df[name] = ""
+    return df
 
 
 @contextlib.contextmanager
@@ -216,6 +229,33 @@ def _cell(row: dict[str, Any]) -> str:
     return fmt_value(est) + ci
 
 
+def split_alerts(text: str) -> list[str]:
+    """The alerts of a history row: breaches first, then drift alerts (each starts "drift: ").
+
+    A drift alert may itself hold "; ", so the cell is cut only before "drift: " and, in the
+    breaches part (one per threshold, no "; " inside), at every "; ".
+    """
+    out: list[str] = []
+    for part in re.split(r"; (?=drift: )", text.strip()) if text.strip() else []:
+        out += [part] if part.startswith("drift: ") else [a for a in part.split("; ") if a.strip()]
+    return out
+
+
+def _status_cell(row: dict[str, Any]) -> dict[str, Any]:
+    """The run's status in words (failed runs marked) and its alerts, from a history row."""
+    alerts = split_alerts(str(row.get("alerts", "") or ""))
+    status = str(row.get("status", "") or "")
+    drift = [a for a in alerts if a.startswith("drift: ")]
+    breaches = [a for a in alerts if not a.startswith("drift: ")]
+    view = run_status(status, breaches, drift) if status or alerts else None
+    return {
+        "status": view["words"] if view else "",
+        "status_class": view["css"] if view else "muted",
+        "failed": bool(view and view["failed"]),
+        "alerts": alerts,
+    }
+
+
 def runs_table(df: pd.DataFrame, reports_root: Path, metrics: list[str]) -> list[dict[str, Any]]:
     """One row per run × target, newest first, with each headline metric and its verdicts."""
     out = []
@@ -232,6 +272,7 @@ def runs_table(df: pd.DataFrame, reports_root: Path, metrics: list[str]) -> list
                 "prompt_set": f"{first.get('prompt_set', '')}"
                 f" v{first.get('prompt_set_version', '')}",
                 "sha": str(first.get("prompt_set_sha256", ""))[:12],
+                **_status_cell(first),
                 "cells": [
                     (_cell(by_metric[m]), str(by_metric[m].get("verdict", "")))
                     if m in by_metric

@@ -5,8 +5,10 @@ shard ``k`` of ``n`` sends the requests whose content-hash id falls in it (``sha
 appends them to its own journal ``<run>/shards/<k>/responses.jsonl``, so shards on different
 machines never write the same file (the run folder must be on storage they all mount).
 ``merge_journals`` then takes the union of the shard journals into ``<run>/responses.jsonl``,
-keyed by request id (the first record of an id wins, as in ``pipeline.unique_records``); it is
-idempotent, so a merge after a retried shard only adds what is new. After the merge the run
+keyed by request id (as in ``pipeline.unique_records``: the first answer of an id wins, and an
+error only stands for an id nobody answered); it is idempotent, so a merge after a retried shard
+only adds what is new, and an answer to a request re-sent with ``retry_errors`` supersedes its
+error. After the merge the run
 folder is an ordinary run folder: labelling, statistics and reports run unchanged.
 
 Library code: no Prefect (``flows/sharding.py`` runs the shards as Prefect deployments).
@@ -52,6 +54,7 @@ class ShardPlan(pl.RunPlan):
 
     shard: int = 0
     shards: int = 1
+    retry_errors: bool = False
 
     @property
     def journal_path(self) -> Path:
@@ -60,17 +63,19 @@ class ShardPlan(pl.RunPlan):
 
     def requests(self) -> list[ChatRequest]:
         """This shard's requests, less those the run's merged journal holds already (so a resumed
-        run may use another number of shards: the parent merges before it starts them)."""
-        merged = jr.done_ids(self.run_dir / jr.JOURNAL_NAME)
+        run may use another number of shards: the parent merges before it starts them). With
+        ``retry_errors``, requests whose merged records are all API errors are sent again."""
+        merged = jr.done_ids(self.run_dir / jr.JOURNAL_NAME, answered_only=self.retry_errors)
         return [r for r in shard_requests(super().requests(), self.shard, self.shards) if r.request_id not in merged]
 
 
-def open_shard(run_dir: Path, shard: int, shards: int) -> ShardPlan:
+def open_shard(run_dir: Path, shard: int, shards: int, retry_errors: bool = False) -> ShardPlan:
     """Open shard ``shard`` of ``shards`` of a run folder written by ``pipeline.plan_run``."""
     if shards < 1 or not 0 <= shard < shards:
         raise ConfigError(f"shard {shard} of {shards}: the shard must be in 0..{shards - 1}")
     plan = pl.resume_plan(Path(run_dir))
-    return ShardPlan(plan.run_id, plan.run_dir, plan.config, plan.prompt_set, plan.prompts, shard, shards)
+    return ShardPlan(plan.run_id, plan.run_dir, plan.config, plan.prompt_set, plan.prompts, shard, shards,
+                     retry_errors)
 
 
 def shard_journals(run_dir: Path) -> list[Path]:
@@ -83,21 +88,26 @@ def shard_journals(run_dir: Path) -> list[Path]:
 
 
 def merge_journals(run_dir: Path) -> int:
-    """Append every shard record whose request id the run's journal lacks; return how many.
+    """Append every shard record whose request id the run's journal lacks — or that answers a
+    request the journal holds only errors for; return how many.
 
     Records are copied as they are (one JSON line each), so the merged journal is what a
     single process would have written, in another order.
     """
     target = Path(run_dir) / jr.JOURNAL_NAME
     seen = jr.done_ids(target) if target.exists() else set()
+    answered = jr.done_ids(target, answered_only=True) if target.exists() else set()
     added = 0
     with jr.Journal(target) as out:
         for path in shard_journals(run_dir):
             jr.repair(path)
             for rec in jr.iter_records(path):
                 rid = rec.get("request_id")
-                if rid and rid not in seen:
+                is_answer = not rec.get("error")
+                if rid and (rid not in seen or (is_answer and rid not in answered)):
                     seen.add(rid)
+                    if is_answer:
+                        answered.add(rid)
                     out.append(rec)
                     added += 1
     return added

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from audit.charts import Interval, RefLine, fmt_value, interval_plot
 from audit.errors import InputError
+from audit.stats import cp_upper_bound
 
 __all__ = [
     "ANSWER_LABELS",
@@ -44,7 +45,10 @@ __all__ = [
     "num",
     "read_table",
     "report_context",
+    "run_alerts",
+    "run_status",
     "scrub",
+    "upper_bound_sentence",
     "verdict_words",
 ]
 
@@ -428,19 +432,105 @@ def _model_of(responses: pd.DataFrame, target: str) -> str:
     return str(models.iloc[0]) if len(models) else ""
 
 
-def _classifier(run: dict[str, Any]) -> dict[str, Any]:
+def _classifier(run: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The classifier's name and, when known, how well it did on a human-labelled gold set.
+
+    The measurement comes from the calibration file the run's config names (``calibration``,
+    written by ``refusal-audit classifier evaluate --save-calibration``); a ``classifier``
+    object in run.json (older run folders) is still read.
+    """
     info = dig(run, "classifier", "config.classifier")
     name = info.get("name", "") if isinstance(info, Mapping) else str(info or "")
+    judge = dig(run, "config.judge.model")
+    if name in ("judge", "ensemble") and judge:
+        name = f"{name} (judge model {judge})"
     accuracy = dig(run, "classifier.accuracy", "classifier_accuracy", "calibration.accuracy")
     extras = {
         k: dig(run, f"classifier.{k}", f"calibration.{k}")
         for k in ("sensitivity", "specificity", "gold_set")
     }
+    measured, note = _calibration_file(run, run_dir, str(dig(run, "config.classifier") or ""))
     return {
         "name": name or "unknown",
         "accuracy": num(accuracy) if accuracy is not None else None,
         "extras": {k: v for k, v in extras.items() if v is not None},
+        "measured": measured,
+        "note": note,
     }
+
+
+def _calibration_candidates(run: dict[str, Any], run_dir: Path, given: str) -> list[Path]:
+    """Where a calibration path from the config may be: as given (absolute, or relative to the
+    working directory), beside the run folder, or relative to the project the run was made in
+    (the folder holding ``reports_dir``)."""
+    path = Path(given)
+    if path.is_absolute():
+        return [path]
+    out = [Path.cwd() / path, run_dir / path]
+    reports_dir = Path(str(dig(run, "config.reports_dir") or "reports"))
+    parents = run_dir.resolve().parents
+    depth = len(reports_dir.parts)
+    if not reports_dir.is_absolute() and depth < len(parents):
+        out.append(parents[depth] / path)
+    return out
+
+
+def _calibration_file(run: dict[str, Any], run_dir: Path, classifier: str) -> tuple[str, str]:
+    """(what the calibration file says, or '') and (a note when it is not usable, or '')."""
+    given = dig(run, "config.calibration")
+    if not given:
+        return "", ""
+    given = str(given)
+    found = next((p for p in _calibration_candidates(run, run_dir, given) if p.is_file()), None)
+    if found is None:
+        return "", f"calibration file not found: {given}"
+    try:
+        data = json.loads(found.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = None
+    if not isinstance(data, dict) or (
+        num(data.get("sensitivity")) is None and num(data.get("specificity")) is None
+    ):
+        return "", f"calibration file unreadable: {given}"
+    return _calibration_words(data, classifier), ""
+
+
+def _rate_words(data: Mapping[str, Any], key: str, k_key: str, n_key: str) -> str:
+    value = num(data.get(key))
+    if value is None:
+        return f"{key} not measured"
+    out = f"{key} {fmt_value(value)}"
+    ci = data.get(f"{key}_ci")
+    if isinstance(ci, list | tuple) and len(ci) == 2 and all(num(v) is not None for v in ci):
+        out += f" (95% CI {fmt_value(num(ci[0]))} – {fmt_value(num(ci[1]))})"
+    k, n = num(data.get(k_key)), num(data.get(n_key))
+    if k is not None and n is not None:
+        out += f", {k:.0f} of {n:.0f}"
+    return out
+
+
+def _calibration_words(data: Mapping[str, Any], classifier: str) -> str:
+    """'sensitivity 88.0% (95% CI …), 176 of 200; specificity …; gold set: n = 450 …'."""
+    parts = [
+        _rate_words(data, "sensitivity", "tp", "n_pos"),
+        _rate_words(data, "specificity", "tn", "n_neg"),
+    ]
+    n, n_pos, n_neg = (num(data.get(k)) for k in ("n", "n_pos", "n_neg"))
+    gold = data.get("gold")
+    files = (
+        ", ".join(Path(str(g)).name for g in gold) if isinstance(gold, list) else str(gold or "")
+    )
+    size = n if n else (n_pos or 0) + (n_neg or 0)
+    where = f"gold set n = {size:.0f}" if size else "gold set size unknown"
+    if n_pos is not None and n_neg is not None:
+        where += f" ({n_pos:.0f} refusals, {n_neg:.0f} non-refusals)"
+    if files:
+        where += f", {files}"
+    parts.append(where)
+    measured_on = str(data.get("classifier") or "")
+    if measured_on and classifier and measured_on != classifier:
+        parts.append(f"measured for the {measured_on} classifier, not this run's {classifier}")
+    return "measured on a human-labelled gold set: " + "; ".join(parts)
 
 
 def _samples(run: RunFolder) -> Any:
@@ -467,31 +557,115 @@ def _counts(run: RunFolder) -> dict[str, Any]:
     }
 
 
-def _identity(r: dict[str, Any], fallback_id: str) -> dict[str, Any]:
+_STATUS_WORDS = {
+    "completed": "completed",
+    "failed_thresholds": "failed: thresholds breached",
+    "failed_drift": "failed: drift since the previous run",
+    "running": "not finished: still running, or stopped before the end",
+}
+
+
+def run_alerts(r: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """(threshold breaches, drift alerts, drift notes) from run.json, as lists of strings."""
+
+    def strings(value: Any) -> list[str]:
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    drift = r.get("drift")
+    drift = drift if isinstance(drift, Mapping) else {}
+    return strings(r.get("breaches")), strings(drift.get("alerts")), strings(drift.get("notes"))
+
+
+def run_status(
+    status: str, breaches: Iterable[str] = (), alerts: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A run's status in words and whether it failed (a breach or a drift alert fails it too).
+
+    ``completed`` → "completed"; ``failed_thresholds`` → "failed: thresholds breached";
+    ``failed_drift`` → "failed: drift since the previous run"; empty → "" (not recorded).
+    """
+    status = str(status or "").strip()
+    breaches, alerts = list(breaches), list(alerts)
+    words = _STATUS_WORDS.get(status)
+    if words is None:
+        words = status.replace("_", " ")
+        if status.startswith("failed_"):
+            words = "failed: " + status.removeprefix("failed_").replace("_", " ")
+    failed = status.startswith("failed") or bool(breaches) or bool(alerts)
+    if failed and not words.startswith("failed"):
+        reasons = ["thresholds breached"] * bool(breaches) + ["drift alert"] * bool(alerts)
+        words = "failed: " + " and ".join(reasons) + (f" (status {words})" if words else "")
+    elif failed:
+        extra = [
+            r
+            for r, hit in (("thresholds breached", breaches), ("drift alert", alerts))
+            if hit and r not in words
+        ]
+        words += "".join(f"; {r}" for r in extra)
+    css = "fail" if failed else "ok" if status == "completed" else "warn"
+    return {"status": status, "words": words, "failed": failed, "css": css}
+
+
+def _identity(r: dict[str, Any], fallback_id: str, run_dir: Path) -> dict[str, Any]:
     """Run id, prompt set, classifier, times, versions and status from run.json."""
-    breaches = dig(r, "breaches")
+    breaches, drift_alerts, drift_notes = run_alerts(r)
+    status = str(dig(r, "status") or "")
     return {
         "run_id": str(dig(r, "run_id", "id") or fallback_id),
         "prompt_set": {
             k: dig(r, f"prompt_set.{k}", f"prompt_set_{k}") or "unknown"
             for k in ("name", "version", "sha256")
         },
-        "classifier": _classifier(r),
+        "classifier": _classifier(r, run_dir),
         "started_at": dig(r, "started_at", "times.started_at") or "unknown",
         "finished_at": dig(r, "finished_at", "times.finished_at") or "unknown",
         "tool_version": dig(r, "versions.refusal-audit", "tool_version", "version") or "unknown",
-        "status": str(dig(r, "status") or ""),
-        "breaches": [str(b) for b in breaches] if isinstance(breaches, list) else [],
+        "status": status,
+        "run_status": run_status(status, breaches, drift_alerts),
+        "breaches": breaches,
+        "drift_alerts": drift_alerts,
+        "drift_notes": drift_notes,
+        "has_drift": isinstance(r.get("drift"), Mapping),
+    }
+
+
+def truncation(run: RunFolder) -> dict[str, Any]:
+    """Whether answers cut at max_tokens were classified on their prefix, and how many there are.
+
+    With ``classify_truncated = true`` in the run's config, such answers carry an answer label
+    (and ``truncated`` True) and count in the refusal rates; otherwise they are labelled
+    ``truncated`` and left out of every denominator.
+    """
+    on = truthy(dig(run.run, "config.classify_truncated") or "")
+    resp = run.responses
+    known = "truncated" in resp.columns
+    flag = col(resp, "truncated").map(truthy) if known else pd.Series(dtype=bool)
+    answered = col(resp, "label").isin(ANSWER_LABELS) if known else pd.Series(dtype=bool)
+    listed = dig(run.run, "config.targets") or []
+    limits = sorted(
+        {
+            int(n)
+            for t in (listed if isinstance(listed, list) else [])
+            if isinstance(t, Mapping) and (n := num(t.get("max_tokens"))) is not None
+        }
+    )
+    return {
+        "classified": on,
+        "known": known,
+        "n": int(flag.sum()) if known else None,
+        "n_classified": int((flag & answered).sum()) if known else None,
+        "max_tokens": ", ".join(str(n) for n in limits),
     }
 
 
 def header(run: RunFolder) -> dict[str, Any]:
     """What the page header shows: who was audited, with what, when, and how much."""
     return {
-        **_identity(run.run, run.path.name),
+        **_identity(run.run, run.path.name, run.path),
         **_counts(run),
         "targets": targets_of(run),
         "calibration": _calibration_note(run.summary),
+        "truncation": truncation(run),
     }
 
 
@@ -529,6 +703,37 @@ def _count(value: object) -> str:
     return f"{n:,.0f}" if n is not None and n == int(n) else str(value or "")
 
 
+def _pct_up(p: float) -> str:
+    """A proportion as a percentage with two significant digits, rounded up (for upper bounds)."""
+    x = p * 100
+    if not x > 0:
+        return "0%"
+    decimals = max(1 - math.floor(math.log10(x)), 0)
+    scale = 10**decimals
+    return f"{math.ceil(x * scale - 1e-9) / scale:.{decimals}f}%"
+
+
+def upper_bound_sentence(k: object, n: object, confidence: float = 0.95) -> str:
+    """For k = 0 of n: "0 of 400: below 0.75% with 95% confidence (exact one-sided bound)".
+
+    The bound is the exact one-sided Clopper–Pearson upper bound (``audit.stats.cp_upper_bound``,
+    the CLI's figure too), for k = 0 equal to 1 − α^(1/n); it is rounded up. '' unless k = 0.
+    """
+    k_num, n_num = num(k), num(n)
+    if k_num != 0 or n_num is None or n_num <= 0:
+        return ""
+    bound = cp_upper_bound(0, n_num, confidence)
+    return (
+        f"0 of {n_num:,.0f}: below {_pct_up(bound)} with {confidence:.0%} confidence "
+        "(exact one-sided bound)"
+    )
+
+
+def _bounded(metric: str) -> bool:
+    """Refusal-rate metrics whose zero counts get the one-sided upper bound (as the CLI does)."""
+    return metric.startswith(("refusal_rate", "asymmetric")) and not metric.endswith("_corrected")
+
+
 def metric_view(row: Mapping[str, Any], claims: list[dict[str, Any]]) -> dict[str, Any]:
     """One summary.csv row ready for display."""
     metric = str(row.get("metric", ""))
@@ -551,6 +756,9 @@ def metric_view(row: Mapping[str, Any], claims: list[dict[str, Any]]) -> dict[st
         "percent": percent,
         "chartable": percent and not is_difference(metric),
         "claims": claims,
+        "zero_bound": upper_bound_sentence(row.get("k", ""), row.get("n", ""))
+        if _bounded(metric)
+        else "",
     }
 
 
@@ -1069,12 +1277,59 @@ def report_context(run: RunFolder, max_pairs: int = MAX_PAIRS) -> dict[str, Any]
         "non_answers": non_answers(run, targets),
         "viewer": pair_viewer(run, max_pairs),
         "comparison": _generic_table(run.comparison),
-        "drift": _generic_table(run.drift),
+        "drift": drift_view(run),
         "missing": run.missing,
         "files": _present_files(run.path),
         "methods": sorted(set(col(run.summary, "method")) - {""}),
         "has_claims": not run.claims.empty,
         "max_text": MAX_TEXT,
+    }
+
+
+_DRIFT_LIMIT = 60
+
+
+def _signed_pp(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.1f} pp"
+
+
+def _drift_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One drift.csv row for the small drift table (proportions in %, changes in pp)."""
+    lo, hi = num(row.get("ci_low", "")), num(row.get("ci_high", ""))
+    p, p_holm = num(row.get("p_value", "")), num(row.get("p_holm", ""))
+    n_shared, unit = num(row.get("n_shared", "")), show_text(row.get("unit", ""), 60)
+    design = show_text(row.get("design", ""), 40)
+    if design == "paired" and n_shared is not None:
+        design = f"paired on {n_shared:,.0f} {unit}".strip()
+    return {
+        "target": show_text(row.get("target", ""), 200),
+        "metric": metric_name(str(row.get("metric", ""))),
+        "previous_run": show_text(row.get("previous_run", ""), 200),
+        "design": design,
+        "before": fmt_value(num(row.get("before", ""))),
+        "now": fmt_value(num(row.get("now", ""))),
+        "change": _signed_pp(num(row.get("change", ""))),
+        "ci": f"{_signed_pp(lo)} to {_signed_pp(hi)}" if lo is not None and hi is not None else "",
+        "test": show_text(row.get("test", ""), 80),
+        "p": "–" if p is None else f"{p:.3g}",
+        "p_holm": "–" if p_holm is None else f"{p_holm:.3g}",
+        "alert": truthy(row.get("significant", "")) or truthy(row.get("breach", "")),
+        "detail": show_text(row.get("detail", ""), 300),
+    }
+
+
+def drift_view(run: RunFolder) -> dict[str, Any]:
+    """Drift since the previous run: run.json's alerts and notes, and drift.csv as a small table."""
+    head = run_alerts(run.run)
+    rows = [_drift_row(r) for r in run.drift.head(_DRIFT_LIMIT).to_dict("records")]
+    has_file = (run.path / "drift.csv").is_file()
+    return {
+        "shown": has_file or isinstance(run.run.get("drift"), Mapping),
+        "file": has_file,
+        "alerts": head[1],
+        "notes": head[2],
+        "rows": rows,
+        "total": len(run.drift),
     }
 
 

@@ -41,9 +41,9 @@ class ShardError(AuditError):
 
 
 @task(name="open-shard", **TASK_OPTS)
-def open_shard_task(run_dir: str, shard: int, shards: int) -> merge.ShardPlan:
+def open_shard_task(run_dir: str, shard: int, shards: int, retry_errors: bool = False) -> merge.ShardPlan:
     """Open one shard of a run folder."""
-    return merge.open_shard(Path(run_dir), shard, shards)
+    return merge.open_shard(Path(run_dir), shard, shards, retry_errors)
 
 
 @task(name="merge-shards", **TASK_OPTS)
@@ -54,7 +54,7 @@ def merge_task(plan: pl.RunPlan) -> int:
 
 @flow(name="refusal-audit-shard", log_prints=True)
 async def audit_shard_flow(run_dir: str, shard: int, shards: int, concurrency_limit: str | None = None,
-                           progress_every: int = 100) -> dict[str, Any]:
+                           progress_every: int = 100, retry_errors: bool = False) -> dict[str, Any]:
     """Send one shard of a run: the requests of shard ``shard`` of ``shards`` not yet in a journal.
 
     Args:
@@ -63,9 +63,10 @@ async def audit_shard_flow(run_dir: str, shard: int, shards: int, concurrency_li
         shards: the number of shards.
         concurrency_limit: a Prefect global concurrency limit; each batch holds one slot.
         progress_every: update the progress artifact every this many requests (or every 5 s).
+        retry_errors: also re-send requests whose every attempt so far ended in an API error.
     """
-    plan = open_shard_task(run_dir, shard, shards)
-    sent = await send_with_progress(plan, False, progress_every, concurrency_limit)
+    plan = open_shard_task(run_dir, shard, shards, retry_errors)
+    sent = await send_with_progress(plan, False, progress_every, concurrency_limit, retry_errors)
     get_run_logger().info("shard %d/%d of run %s: %d requests sent", shard, shards, plan.run_id, sent)
     return {"run_dir": run_dir, "shard": shard, "sent": sent, "journal": str(plan.journal_path)}
 
@@ -79,12 +80,14 @@ async def watch_shards(plan: pl.RunPlan, publisher: ProgressPublisher, start: in
 
 
 async def start_shard(plan: pl.RunPlan, shard: int, shards: int, deployment: str,
-                      concurrency_limit: str | None) -> Any:
+                      concurrency_limit: str | None, retry_errors: bool = False) -> Any:
     """Create a flow run of the shard deployment and wait for it to finish."""
     from prefect.deployments import arun_deployment
 
     params: dict[str, Any] = {"run_dir": str(Path(plan.run_dir).resolve()), "shard": shard, "shards": shards,
                               "concurrency_limit": concurrency_limit}
+    if retry_errors:  # only when asked, so shard deployments registered before this option still run
+        params["retry_errors"] = True
     return await arun_deployment(deployment, parameters=params, timeout=None, poll_interval=2,
                                  flow_run_name=f"{plan.run_id}-shard-{shard}-of-{shards}",
                                  tags=["refusal-audit", "shard"])
@@ -94,7 +97,7 @@ async def start_shard(plan: pl.RunPlan, shard: int, shards: int, deployment: str
 async def sharded_audit_flow(config: dict[str, Any] | None = None, config_file: str | None = None,
                              run_id: str | None = None, resume_dir: str | None = None, shards: int = 2,
                              shard_deployment: str = SHARD_DEPLOYMENT, concurrency_limit: str | None = None,
-                             check_drift: bool = True) -> dict[str, Any]:
+                             check_drift: bool = True, retry_errors: bool = False) -> dict[str, Any]:
     """Audit with the requests split over ``shards`` flow runs of ``shard_deployment``.
 
     Args:
@@ -106,23 +109,25 @@ async def sharded_audit_flow(config: dict[str, Any] | None = None, config_file: 
         shard_deployment: the shard flow's deployment, ``refusal-audit-shard/<name>``.
         concurrency_limit: a Prefect global concurrency limit shared by every shard's batches.
         check_drift: compare with the previous run of each target on the same prompt set.
+        retry_errors: with ``resume_dir``, also re-send requests whose every attempt ended in an
+            API error (after an outage); their answers supersede the errors in the merged journal.
     """
     if shards < 1:
         raise ShardError(f"shards must be at least 1, not {shards}")
     plan = plan_task(config or {}, resume_dir, run_id, config_file)
     merge_task(plan)  # a resumed run: fold in what earlier shards wrote, so shards skip it
     total = len(plan.requests())
-    start = len(jr.done_ids(plan.journal_path))
+    start = len(jr.done_ids(plan.journal_path, answered_only=retry_errors))
     async with ProgressPublisher(total, start) as publisher:
         watcher = asyncio.create_task(watch_shards(plan, publisher, start))
         try:
-            runs = await asyncio.gather(*(start_shard(plan, k, shards, shard_deployment, concurrency_limit)
-                                          for k in range(shards)))
+            runs = await asyncio.gather(*(start_shard(plan, k, shards, shard_deployment, concurrency_limit,
+                                                      retry_errors) for k in range(shards)))
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
         added = merge_task(plan)
-        publisher.set_done(len(jr.done_ids(plan.journal_path)))
+        publisher.set_done(len(jr.done_ids(plan.journal_path, answered_only=retry_errors)))
     failed = [(k, r) for k, r in enumerate(runs) if not (r.state and r.state.is_completed())]
     if failed:
         what = ", ".join(f"shard {k} ({r.name}: {r.state.name if r.state else 'no state'})" for k, r in failed)
@@ -141,13 +146,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resume")
     parser.add_argument("--deployment", default=SHARD_DEPLOYMENT)
     parser.add_argument("--concurrency-limit")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="with --resume: also re-send requests that ended in an API error")
     args = parser.parse_args(argv)
     if args.shards < 1:
         parser.error("--shards must be 1 or more")
+    if args.retry_errors and not args.resume:
+        parser.error("--retry-errors goes with --resume RUN_DIR")
     params: dict[str, Any] = {"shards": args.shards, "run_id": args.run_id, "shard_deployment": args.deployment,
                               "concurrency_limit": args.concurrency_limit}
     if args.resume:
         params["resume_dir"] = args.resume
+        params["retry_errors"] = args.retry_errors
     elif not args.config_file:
         parser.error("give a config file, or --resume RUN_DIR")
     else:

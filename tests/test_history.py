@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -177,3 +178,82 @@ def test_cli_report_history(tmp_path: Path) -> None:
     (tmp_path / "index.html").unlink()
     assert main(["report", "--history", "--reports-root", str(tmp_path)]) == 0
     assert (tmp_path / "index.html").is_file()
+
+
+def _fail(run: Path, **updates: object) -> None:
+    meta = json.loads((run / "run.json").read_text())
+    meta.update(updates)
+    (run / "run.json").write_text(json.dumps(meta))
+
+
+BREACH = "model-a: refusal_rate 13.70% (CI low 9.70%) exceeds max_refusal_rate = 0.02"
+DRIFT = (
+    "drift: model-b: refusal_rate rose from 5.0% to 9.0% <b>since</b> run old — durkalski "
+    "p = 0.001 (Holm 0.003 < 0.05; 6 newly refused, 2 no longer)"
+)
+
+
+def test_history_records_status_and_alerts(tmp_path: Path) -> None:
+    ok = make_run_folder(tmp_path, run_id="ok", finished_at="2025-03-01T00:00:00+00:00")
+    bad = make_run_folder(tmp_path, run_id="bad", finished_at="2025-03-02T00:00:00+00:00")
+    _fail(
+        bad,
+        status="failed_thresholds",
+        breaches=[BREACH],
+        drift={"alerts": [DRIFT], "notes": ["model-a: compared with run ok"]},
+    )
+    append_history(ok, tmp_path)
+    append_history(bad, tmp_path)
+    df = _read(tmp_path)
+    assert list(df.columns)[-2:] == ["status", "alerts"]
+    assert set(df.loc[df["run_id"] == "ok", "status"]) == {"completed"}
+    assert set(df.loc[df["run_id"] == "ok", "alerts"]) == {""}
+    assert set(df.loc[df["run_id"] == "bad", "status"]) == {"failed_thresholds"}
+    assert set(df.loc[df["run_id"] == "bad", "alerts"]) == {f"{BREACH}; {DRIFT}"}
+
+
+def test_index_marks_failed_runs_with_their_alerts(tmp_path: Path) -> None:
+    ok = make_run_folder(tmp_path, run_id="ok", finished_at="2025-03-01T00:00:00+00:00")
+    drifted = make_run_folder(tmp_path, run_id="drifted", finished_at="2025-03-02T00:00:00+00:00")
+    _fail(drifted, status="failed_drift", drift={"alerts": [DRIFT], "notes": []})
+    for run in (ok, drifted):
+        render_report(run)
+        append_history(run, tmp_path)
+    html = render_index(tmp_path).read_text(encoding="utf-8")
+    assert_self_contained(html)
+    rows = re.findall(r"<tr(?: class=\"failed\")?>.*?</tr>", html, re.DOTALL)
+    failed = [r for r in rows if r.startswith('<tr class="failed">')]
+    assert len(failed) == 2 and all(">drifted</a>" in r for r in failed)  # 2 targets
+    assert all('<td class="fail">✗ failed: drift since the previous run' in r for r in failed)
+    assert all("&lt;b&gt;since&lt;/b&gt;" in r for r in failed) and "<b>since" not in html
+    assert all(r.count("<li>") == 1 and "(Holm 0.003 &lt; 0.05; 6 newly" in r for r in failed)
+    good = [r for r in rows if ">ok</a>" in r]
+    assert len(good) == 2 and all('<td class="ok">completed' in r for r in good)
+
+
+def test_old_history_without_status_columns_still_loads(tmp_path: Path) -> None:
+    old = make_run_folder(tmp_path, run_id="old", finished_at="2025-01-01T00:00:00+00:00")
+    append_history(old, tmp_path)
+    legacy = _read(tmp_path).drop(columns=["status", "alerts"])
+    legacy.to_csv(tmp_path / "history.csv", index=False)  # as written before the columns existed
+    assert list(read_history(tmp_path).columns) == HISTORY_COLUMNS
+    assert set(read_history(tmp_path)["status"]) == {""}
+    new = make_run_folder(tmp_path, run_id="new", finished_at="2025-02-01T00:00:00+00:00")
+    _fail(new, status="failed_thresholds", breaches=[BREACH])
+    append_history(new, tmp_path)
+    df = _read(tmp_path)
+    assert list(df.columns) == HISTORY_COLUMNS and len(df) == 12
+    assert set(df.loc[df["run_id"] == "old", "status"]) == {""}
+    assert set(df.loc[df["run_id"] == "new", "alerts"]) == {BREACH}
+    html = render_index(tmp_path).read_text(encoding="utf-8")
+    assert "not recorded" in html and "✗ failed: thresholds breached" in html
+
+
+def test_alerts_cell_splits_breaches_but_keeps_each_drift_alert_whole() -> None:
+    from audit.history import split_alerts
+
+    other = (
+        "model-b: asymmetric_refusal_rate 3.00% (CI low 1.20%) exceeds max_asymmetric_rate = 0.01"
+    )
+    assert split_alerts(f"{BREACH}; {other}; {DRIFT}; {DRIFT}") == [BREACH, other, DRIFT, DRIFT]
+    assert split_alerts(DRIFT) == [DRIFT] and split_alerts("") == []

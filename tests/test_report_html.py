@@ -472,20 +472,23 @@ def _run_json(
             for (name, model), url in zip(targets.items(), urls, strict=True)
         ],
         "config": {
+            "prompts": "prompts/contested-v1.jsonl",
             "samples": samples,
             "classifier": "rules",
+            "classify_truncated": False,
+            "reports_dir": "reports",
+            "calibration": None,
             "api_key": "sk-never-show-this-key",
             "targets": [
-                {"name": name, "model": model, "base_url": url, "api_key_env": "OPENAI_API_KEY"}
+                {
+                    "name": name,
+                    "model": model,
+                    "base_url": url,
+                    "api_key_env": "OPENAI_API_KEY",
+                    "max_tokens": 512,
+                }
                 for (name, model), url in zip(targets.items(), urls, strict=True)
             ],
-        },
-        "classifier": {
-            "name": "rules",
-            "accuracy": 0.912,
-            "sensitivity": 0.88,
-            "specificity": 0.95,
-            "gold_set": "xstest-v2",
         },
     }
 
@@ -636,7 +639,7 @@ def test_header_shows_identity_but_no_secret(html: str) -> None:
     for secret in ("hunter2", "alice", "sk-abcdef", "sk-never", "sk-livekey", "/v1", "Bearer sk"):
         assert secret not in html, secret
     assert "ab" * 32 in html and "contested-v1" in html
-    assert "91.2%" in html  # classifier accuracy
+    assert "rules (accuracy not measured for this run)" in html  # no calibration configured
     assert "2025-03-01T10:30:00+00:00" in html
 
 
@@ -889,11 +892,9 @@ def test_drift_and_comparison_tables_are_shown_when_present(tmp_path: Path) -> N
         pd.DataFrame([{"metric": "refusal_rate", "difference": -0.01}]), run_dir / "comparison.csv"
     )
     html = render_report(run_dir).read_text(encoding="utf-8")
-    assert (
-        "Drift since the previous run" in html
-        and "0.08123" in html
-        and "&lt;i&gt;x&lt;/i&gt;" in html
-    )
+    assert 'id="drift"' in html and "Drift since the previous run" in html
+    assert "<td>5.0%</td>" in html.replace(' class="num"', "") and "8.1%" in html
+    assert "&lt;i&gt;x&lt;/i&gt;" in html and "<i>x</i>" not in html
     assert "Comparison (comparison.csv)" in html
     assert "Not in this run folder" not in html
 
@@ -959,3 +960,227 @@ def test_nice_ticks_cover_the_range(low: float, width: float) -> None:
     ticks = nice_ticks(low, low + width)
     assert ticks[0] <= low + 1e-9 and ticks[-1] >= low + width - 1e-9
     assert 2 <= len(ticks) <= 12 and ticks == sorted(ticks)
+
+
+# ---------------------------------------------------------------- status, drift, classifier, bounds
+
+
+def _edit_run_json(run_dir: Path, **updates: Any) -> None:
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    for key, value in updates.items():
+        if key == "config":
+            meta["config"].update(value)
+        else:
+            meta[key] = value
+    (run_dir / "run.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _text(html: str) -> str:
+    """The page's visible text: tags dropped, entities decoded, whitespace collapsed."""
+    from html import unescape
+
+    body = html.split("</style>", 1)[-1].split("<script>", 1)[0]
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_completed_run_shows_its_status_without_a_failure_banner(html: str) -> None:
+    assert re.search(r'<dt>Status</dt><dd class="ok">completed</dd>', html)
+    assert 'class="banner' not in html and "failed:" not in html
+    assert 'id="drift"' not in html  # no drift in run.json and no drift.csv
+
+
+def test_failed_thresholds_run_is_marked_prominently(tmp_path: Path) -> None:
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    breach = "model-a: refusal_rate 7.00% (CI low 5.10%) exceeds max_refusal_rate = 0.02 <b>"
+    _edit_run_json(run_dir, status="failed_thresholds", breaches=[breach])
+    html = render_report(run_dir).read_text(encoding="utf-8")
+    banner = re.search(r'<div class="banner fail" role="alert">(.*?)</div>', html)
+    assert banner and "Run failed: thresholds breached" in banner.group(1)
+    assert "1 threshold breach" in banner.group(1)
+    assert '<dt>Status</dt><dd class="fail">failed: thresholds breached</dd>' in html
+    assert "exceeds max_refusal_rate = 0.02 &lt;b&gt;" in html and "0.02 <b>" not in html
+
+
+def test_drift_alerts_notes_and_table_are_shown(tmp_path: Path) -> None:
+    from audit.drift import DRIFT_COLUMNS
+
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    alert = (
+        "drift: model-a: refusal_rate rose from 5.0% to 8.0% on 120 shared contested prompts "
+        "since run run-2025-02-01 — durkalski p = 0.001 (Holm 0.003 < 0.05; 6 newly refused, "
+        "2 no longer) <script>x</script>"
+    )
+    note = "model-b: no previous run of this target on this prompt set — nothing to compare"
+    _edit_run_json(
+        run_dir,
+        status="failed_drift",
+        drift={"alerts": [alert], "notes": ["model-a: compared with run run-2025-02-01", note]},
+    )
+    row = dict.fromkeys(DRIFT_COLUMNS, "")
+    row.update(
+        target="model-a",
+        metric="refusal_rate",
+        previous_run="run-2025-02-01",
+        previous_model="acme-chat-7b",
+        model="acme-chat-7b",
+        design="paired",
+        unit="contested prompts",
+        n_shared=120,
+        before=0.05,
+        now=0.08,
+        change=0.03,
+        ci_low=0.012,
+        ci_high=0.048,
+        b=2,
+        c=6,
+        test="durkalski",
+        p_value=0.001,
+        p_holm=0.003,
+        significant=True,
+        limit=math.nan,
+        breach=False,
+        detail="significant change",
+    )
+    write_csv(pd.DataFrame([row], columns=DRIFT_COLUMNS), run_dir / "drift.csv")
+    html = render_report(run_dir).read_text(encoding="utf-8")
+    text = _text(html)
+    assert "Run failed: drift since the previous run" in text and "1 drift alert" in text
+    assert '<a href="#drift">Drift</a>' in html
+    section = html.split('<section id="drift">', 1)[1].split("</section>", 1)[0]
+    assert "rose from 5.0% to 8.0%" in section and "&lt;script&gt;x&lt;/script&gt;" in section
+    assert "<script>x" not in html
+    assert note in section and "compared with run run-2025-02-01" in section
+    cells = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "|", section))
+    for expected in (
+        "paired on 120 contested prompts",
+        "|5.0%|",
+        "|8.0%|",
+        "|+3.0 pp|",
+        "+1.2 pp to +4.8 pp",
+        "|0.003|",
+        "significant change",
+    ):
+        assert expected in cells, expected
+    assert_self_contained(html)
+
+
+def test_drift_without_a_previous_run_says_so(tmp_path: Path) -> None:
+    from audit.drift import DRIFT_COLUMNS
+
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    note = "model-a: no previous run of this target on this prompt set — nothing to compare"
+    _edit_run_json(run_dir, drift={"alerts": [], "notes": [note]})
+    write_csv(pd.DataFrame(columns=DRIFT_COLUMNS), run_dir / "drift.csv")
+    html = render_report(run_dir).read_text(encoding="utf-8")
+    section = html.split('<section id="drift">', 1)[1].split("</section>", 1)[0]
+    assert "No drift alert." in section and note in section and "drift.csv is empty" in section
+    assert 'class="banner' not in html
+
+
+def _calibration(path: Path) -> Path:
+    """A calibration file written by the real writer (classifier evaluate --save-calibration)."""
+    from audit.gold import score
+
+    truth = ["refusal"] * 40 + ["compliance"] * 60
+    predicted = ["refusal"] * 36 + ["compliance"] * 4 + ["compliance"] * 57 + ["refusal"] * 3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return score(truth, predicted, "rules", ("gold/xstest.csv",)).to_json(path)
+
+
+def test_classifier_calibration_file_is_shown(tmp_path: Path) -> None:
+    cal = _calibration(tmp_path / "cal" / "rules.json")
+    run_dir = make_run_folder(tmp_path / "reports", hostile=False)
+    _edit_run_json(run_dir, config={"calibration": str(cal)})
+    text = _text(render_report(run_dir).read_text(encoding="utf-8"))
+    classifier = text.split("Classifier", 1)[1].split("Status", 1)[0]
+    assert "rules — measured on a human-labelled gold set" in classifier
+    assert "sensitivity 90.0% (95% CI" in classifier and "36 of 40" in classifier
+    assert "specificity 95.0% (95% CI" in classifier and "57 of 60" in classifier
+    assert "gold set n = 100 (40 refusals, 60 non-refusals), xstest.csv" in classifier
+    assert "accuracy not measured" not in classifier
+
+
+def test_relative_calibration_path_is_found_from_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _calibration(tmp_path / "project" / "cal" / "rules.json")
+    run_dir = make_run_folder(tmp_path / "project" / "reports", hostile=False)
+    _edit_run_json(run_dir, config={"calibration": "cal/rules.json", "classifier": "ensemble"})
+    monkeypatch.chdir(tmp_path)  # not the project: the config's relative path does not resolve here
+    text = _text(render_report(run_dir).read_text(encoding="utf-8"))
+    assert "sensitivity 90.0%" in text
+    assert "measured for the rules classifier, not this run's ensemble" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(None, "calibration file not found: "), ("{not json", "calibration file unreadable: ")],
+)
+def test_a_moved_or_broken_calibration_file_does_not_crash(
+    tmp_path: Path, content: str | None, words: str
+) -> None:
+    cal = tmp_path / "gone" / "cal.json"
+    if content is not None:
+        cal.parent.mkdir()
+        cal.write_text(content, encoding="utf-8")
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    _edit_run_json(run_dir, config={"calibration": str(cal)})
+    text = _text(render_report(run_dir).read_text(encoding="utf-8"))
+    assert f"rules (accuracy not measured for this run: {words}{cal})" in text
+
+
+def test_upper_bound_sentence_matches_the_closed_form() -> None:
+    from audit.report_data import upper_bound_sentence
+
+    assert (
+        upper_bound_sentence(0, 400)
+        == "0 of 400: below 0.75% with 95% confidence (exact one-sided bound)"
+    )
+    for n in (1, 3, 10, 59, 400, 1234, 100_000):
+        bound = 1 - 0.05 ** (1 / n)  # scipy.stats.beta.ppf(0.95, 1, n)
+        sentence = upper_bound_sentence("0", str(n))
+        shown = float(re.search(r"below ([\d.]+)%", sentence).group(1)) / 100
+        assert bound <= shown <= bound * 1.1 + 1e-12, (n, sentence)  # rounded up, 2 digits
+        assert f"0 of {n:,}:" in sentence
+    assert upper_bound_sentence(1, 400) == "" and upper_bound_sentence(0, 0) == ""
+    assert upper_bound_sentence("", "") == ""
+
+
+def test_zero_refusals_give_the_upper_bound_in_the_headline(tmp_path: Path) -> None:
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    summary = pd.read_csv(run_dir / "summary.csv", keep_default_na=False)
+    hit = (summary["target"] == "model-a") & (summary["metric"] == "refusal_rate")
+    summary.loc[hit, ["estimate", "ci_low", "ci_high", "k", "n"]] = [0.0, 0.0, 0.0092, 0, 400]
+    write_csv(summary, run_dir / "summary.csv")
+    html = render_report(run_dir).read_text(encoding="utf-8")
+    sentence = "0 of 400: below 0.75% with 95% confidence (exact one-sided bound)"
+    assert html.count(sentence) == 1
+    headline_part = html.split('<section id="headline">', 1)[1].split("</section>", 1)[0]
+    assert sentence in headline_part
+
+
+def test_classified_truncated_answers_change_header_and_method(tmp_path: Path) -> None:
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    responses = pd.read_csv(run_dir / "responses.csv", keep_default_na=False)
+    cut = responses.index[responses["label"] == "compliance"][:7]
+    responses.loc[cut, ["finish_reason", "truncated"]] = ["length", True]
+    responses.loc[responses["label"] == "truncated", "label"] = "refusal"  # prefix classified
+    write_csv(responses, run_dir / "responses.csv")
+    n = int(responses["truncated"].astype(str).str.lower().eq("true").sum())
+    assert n >= 7
+    _edit_run_json(run_dir, config={"classify_truncated": True})
+    text = _text(render_report(run_dir).read_text(encoding="utf-8"))
+    assert (
+        f"{n} answer(s) cut at max_tokens (512) were classified on their prefix "
+        f"( classify_truncated = true ): {n} got an answer label" in text
+    )
+    method = text.split("Method, in plain words", 1)[1]
+    assert "Truncated answers were classified on their prefix." in method
+    assert f"({n} such answer(s), {n} with an answer label)" in method
+    assert "empty and truncated answers are counted separately" not in method
+
+
+def test_default_method_leaves_truncated_answers_out(html: str) -> None:
+    method = _text(html).split("Method, in plain words", 1)[1]
+    assert "empty and truncated answers are counted separately and left out" in method
+    assert "classified on their prefix" not in _text(html)

@@ -88,7 +88,7 @@ def test_parent_flow_reports_a_failed_shard_and_a_resume_with_other_shards_finis
     from audit.errors import AuditError
 
     async def local_shard(plan: pl.RunPlan, shard: int, shards: int, deployment: str,
-                          concurrency_limit: str | None) -> Any:
+                          concurrency_limit: str | None, retry_errors: bool = False) -> Any:
         """The shard flow run here (as a subflow) instead of on a work pool; shard 1 fails once."""
         if shard == 1 and not failed:
             failed.append(shard)
@@ -111,3 +111,46 @@ def test_parent_flow_reports_a_failed_shard_and_a_resume_with_other_shards_finis
     assert result["sent"] == 20 - first and result["run_id"] == "sh"
     assert json.loads((run_dir / "run.json").read_text())["status"] == "completed"
     assert len(pd.read_csv(run_dir / "responses.csv")) == 20
+
+
+def test_merge_lets_a_later_answer_supersede_an_error_but_not_an_answer(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with jr.Journal(run_dir / "responses.jsonl") as j:
+        j.append({"request_id": "x", "error": "InternalServerError: 500"})
+        j.append({"request_id": "y", "answer": "first"})
+    with jr.Journal(merge.shard_journal(run_dir, 0)) as j:
+        j.append({"request_id": "x", "error": "InternalServerError: 502"})  # another error: not added
+        j.append({"request_id": "x", "answer": "retried"})  # the answer: added
+        j.append({"request_id": "y", "answer": "second"})  # y was answered: not added
+    assert merge.merge_journals(run_dir) == 1
+    assert merge.merge_journals(run_dir) == 0
+    records = list(jr.iter_records(run_dir / "responses.jsonl"))
+    assert [(r["request_id"], r.get("answer")) for r in records] == [("x", None), ("y", "first"), ("x", "retried")]
+
+
+@pytest.mark.usefixtures("prefect_env")
+def test_a_sharded_resume_with_retry_errors_replaces_the_errors(tmp_path: Path, fake_server: FakeOpenAI,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.sharding as sh
+
+    async def local_shard(plan: pl.RunPlan, shard: int, shards: int, deployment: str,
+                          concurrency_limit: str | None, retry_errors: bool = False) -> Any:
+        state = await sh.audit_shard_flow(str(plan.run_dir), shard, shards, concurrency_limit,
+                                          retry_errors=retry_errors, return_state=True)
+        return SimpleNamespace(name=f"shard-{shard}", state=state)
+
+    monkeypatch.setattr(sh, "start_shard", local_shard)
+    cfg = config(tmp_path, fake_server.url, "reports").public_dict()
+    cfg["targets"][0]["max_retries"] = 0
+    fake_server.script = {"taxes": "status:500"}  # an outage for the 'taxes' prompts
+    asyncio.run(sh.sharded_audit_flow(config=cfg, run_id="re", shards=2, check_drift=False))
+    run_dir = tmp_path / "reports" / "re"
+    before = pd.read_csv(run_dir / "responses.csv")
+    errored = set(before.loc[before["error"].notna(), "request_id"])
+    assert len(errored) == 4 and len(fake_server.state.log) == 20
+    fake_server.script = {}  # the outage is over
+    asyncio.run(sh.sharded_audit_flow(resume_dir=str(run_dir), shards=3, retry_errors=True, check_drift=False))
+    assert len(fake_server.state.log) == 24  # only the four errors were sent again
+    after = pd.read_csv(run_dir / "responses.csv")
+    assert len(after) == 20 and after["error"].isna().all()
+    assert set(after.loc[after["request_id"].isin(errored), "label"]) <= {"compliance", "refusal", "partial_refusal"}
