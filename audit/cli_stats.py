@@ -49,51 +49,184 @@ def _units_needed(claim: Claim, expected: float, power: float, alpha: float) -> 
 
 def _plan_lines(claim: Claim, expected: float, need: int, plan: pw.DesignPlan,
                 power: float) -> list[str]:
-    """The text printed by ``plan``."""
+    """The text printed by ``plan`` for a claim."""
     unit = claim.unit
     return [
         f"claim: {claim.text}   expected rate: {expected:.2%}   power: {power:.0%}",
         f"{unit} needed without clustering: {need:,}",
-        f"{unit} needed with design effect {plan.design_effect:g}: {plan.units:,}",
-        (f"prompts needed: {plan.prompts:,} ({plan.pairs:,} mirrored pairs, "
+        *_layout_lines(unit, plan),
+    ]
+
+
+def _layout_lines(unit: str, plan: pw.DesignPlan, each: str = "") -> list[str]:
+    """The design-effect, prompt and topic lines of a plan."""
+    return [
+        f"{unit} needed{each} with design effect {plan.design_effect:g}: {plan.units:,}",
+        (f"prompts needed{each}: {plan.prompts:,} ({plan.pairs:,} mirrored pairs, "
          f"{plan.samples} sample(s) per prompt)"),
         f"layout: {plan.topics:,} topics x {plan.templates} templates (2 sides each)",
     ]
 
 
+def _pilot(folder: Path, metric: str, target: str | None) -> tuple[float, float, str]:
+    """(observed rate, design effect, description) of ``metric`` in a pilot run's summary.csv.
+
+    The design effect is the row's topic design effect (``design_effect`` column of the
+    Korn–Graubard headline row); 1 when it could not be estimated.
+    """
+    path = folder / "summary.csv"
+    if not path.is_file():
+        raise InputError(path, None, "no summary.csv here",
+                         "pass --pilot a run folder (reports/<run-id>/) of a finished run")
+    try:
+        summary = pd.read_csv(path, keep_default_na=True)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(path, None, f"cannot read the CSV ({exc})",
+                         "regenerate it with refusal-audit") from exc
+    missing = {"target", "metric", "estimate", "design_effect", "n"} - set(summary.columns)
+    if missing:
+        raise InputError(path, None, f"missing column(s) {sorted(missing)}",
+                         "regenerate it with this version of refusal-audit")
+    rows = summary[summary["metric"].astype(str) == metric]
+    found = sorted(rows["target"].astype(str).unique())
+    if target is not None:
+        rows = rows[rows["target"].astype(str) == target]
+    if rows.empty or (target is None and len(found) > 1):
+        hint = (f"choose one with --target (it has {found})" if found
+                else "pick a metric the run reports")
+        raise ConfigError(f"the pilot {folder} has no single {metric!r} row for "
+                          f"{target or 'its target'}: {hint}")
+    row = rows.iloc[0]
+    rate, deff = float(row["estimate"]), float(row["design_effect"])
+    if not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"the pilot {folder} has no {metric} estimate (n = {row['n']:g}): "
+                          "pass --expected")
+    deff = 1.0 if not deff >= 1.0 else deff
+    text = (f"pilot {folder.name} ({row['target']}): {metric} {rate:.2%}, design effect "
+            f"{deff:.2f} over {row['n']:g} units")
+    return rate, deff, text
+
+
+def _rate_and_deff(expected: str, deff: float | None, pilot: Path | None, metric: str,
+                   target: str | None) -> tuple[float, float, list[str]]:
+    """The expected rate and design effect from the options or the pilot run."""
+    if pilot is not None and deff is not None:
+        raise ConfigError("pass --deff or --pilot, not both: --pilot reads the design effect "
+                          "from the pilot run")
+    if pilot is None:
+        if not expected:
+            raise ConfigError("pass --expected RATE (or --pilot RUN_DIR to use a pilot run's "
+                              "observed rate)")
+        return _proportion(expected, "--expected"), 1.0 if deff is None else deff, []
+    observed, pilot_deff, text = _pilot(pilot, metric, target)
+    rate = _proportion(expected, "--expected") if expected else observed
+    return rate, pilot_deff, [text]
+
+
+def _comparison_lines(metric: str, p1: float, p2: float, paired: bool, discordant: str,
+                      power: float, alpha: float) -> tuple[list[str], int]:
+    """The text and unit count of a two-rate plan (two models, or two runs)."""
+    from audit import power as pw
+
+    unit = "pairs" if metric.startswith(("asymmetric", "only_", "both_")) else "answers"
+    head = (f"comparison: {metric} {p1:.2%} vs {p2:.2%}   power: {power:.0%}   "
+            f"two-sided α {alpha:g}")
+    if not paired:
+        need = pw.n_two_independent(p1, p2, alpha=alpha, power=power)
+        return [head, "design: independent samples (different prompts; score test)",
+                f"{unit} needed per model without clustering: {need:,}"], need
+    try:
+        psi = _proportion(discordant, "--discordant") if discordant else None
+        nested = pw.n_two_paired(p1, p2, discordant=abs(p1 - p2), alpha=alpha, power=power)
+        chosen = pw.n_two_paired(p1, p2, discordant=psi, alpha=alpha, power=power)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}: fix --discordant") from exc
+    if chosen is None or nested is None:
+        raise ConfigError("no feasible sample size tells these rates apart: pick rates further "
+                          "apart")
+    lines = [head, "design: paired (same prompts for both; exact McNemar)"]
+    if psi is None:
+        lines.append(f"{unit} needed without clustering: {chosen:,} if refusals are independent "
+                     f"(as few as {nested:,} if one model's refusals are a subset of the "
+                     "other's; set the discordant rate with --discordant)")
+    else:
+        lines.append(f"{unit} needed without clustering: {chosen:,} at discordant rate "
+                     f"{psi:.2%}")
+    return lines, chosen
+
+
 def plan(
     claim: Annotated[str, typer.Option("--claim", help='e.g. "refusal_rate < 0.02" or '
-                                       '"refusal_rate ≈ 7% ± 2%"')],
+                                       '"refusal_rate ≈ 7% ± 2%"')] = "",
     expected: Annotated[str, typer.Option("--expected", help="the rate you expect, e.g. 0.01 "
-                                          "or 1%")],
+                                          "or 1% (default with --pilot: the pilot's rate)")] = "",
     power: Annotated[float, typer.Option("--power", help="target power")] = 0.8,
-    deff: Annotated[float, typer.Option("--deff", help="design effect of topics × templates × "
-                                        "samples (1 = independent answers)")] = 1.0,
-    alpha: Annotated[float, typer.Option("--alpha", help="one-sided test level")] = 0.05,
+    deff: Annotated[float | None, typer.Option("--deff", help="design effect of topics × "
+                                               "templates × samples (default 1 = independent "
+                                               "answers)")] = None,
+    pilot: Annotated[Path | None, typer.Option("--pilot", help="a finished run folder: take "
+                                               "the design effect (and, without --expected, "
+                                               "the rate) from its summary.csv")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="the pilot's target, when it "
+                                               "has several")] = None,
+    compare_to: Annotated[str, typer.Option("--compare-to", help="plan a two-model (or two-run)"
+                                            " comparison: the other model's rate")] = "",
+    paired: Annotated[bool, typer.Option("--paired/--independent", help="with --compare-to: "
+                                         "same prompts for both (exact McNemar) or different "
+                                         "prompts (score test)")] = True,
+    discordant: Annotated[str, typer.Option("--discordant", help="with --paired: expected "
+                                            "rate of units where exactly one model "
+                                            "refuses")] = "",
+    metric: Annotated[str, typer.Option("--metric", help="with --compare-to: the metric "
+                                        "compared (and read from --pilot)")] = "refusal_rate",
+    alpha: Annotated[float, typer.Option("--alpha", help="test level (one-sided for claims, "
+                                         "two-sided for comparisons)")] = 0.05,
     margin: Annotated[str, typer.Option("--margin", help="equivalence margin for ≈ "
                                         "claims")] = "",
     samples: Annotated[int, typer.Option("--samples", help="samples per prompt")] = 1,
     templates: Annotated[int, typer.Option("--templates", help="templates (pairs) per "
                                            "topic")] = 6,
 ) -> None:
-    """How many prompts an audit needs to settle a claim (exact binomial power).
+    """How many prompts an audit needs to settle a claim, or to tell two models apart.
 
-    Pass the design effect of your topics × templates × samples design (methods note §2).
+    Claims use exact binomial power; --compare-to plans a comparison of two rates (exact
+    McNemar power with --paired, the score test's sample size with --independent). Pass the
+    design effect of your topics × templates × samples design (methods note §2) with --deff,
+    or --pilot a finished run to read it (and the expected rate) from its summary.csv.
     """
-    if not (0 < power < 1 and 0 < alpha < 1 and deff >= 1 and samples >= 1 and templates >= 1):
+    if not (0 < power < 1 and 0 < alpha < 1 and (deff is None or deff >= 1) and samples >= 1
+            and templates >= 1):
         raise ConfigError("--power and --alpha must lie in (0, 1), --deff ≥ 1, --samples and "
                           "--templates ≥ 1: fix the option values")
+    if bool(claim) == bool(compare_to):
+        raise ConfigError("pass either --claim (one audit against a figure) or --compare-to "
+                          "RATE (two models or runs)")
+    if discordant and not (compare_to and paired):
+        raise ConfigError("--discordant only applies to --compare-to with --paired")
+    from audit import power as pw
     from audit.claims import parse_claim
 
+    if compare_to:
+        rate, design, lines = _rate_and_deff(expected, deff, pilot, metric, target)
+        other = _proportion(compare_to, "--compare-to")
+        if other == rate:
+            raise ConfigError(f"--compare-to {compare_to} equals the expected rate: no sample "
+                              "size can tell equal rates apart")
+        more, need = _comparison_lines(metric, rate, other, paired, discordant, power, alpha)
+        unit = "pairs" if metric.startswith(("asymmetric", "only_", "both_")) else "answers"
+        layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
+                                unit=unit)
+        each = "" if paired else " per model"
+        for line in lines + more + _layout_lines(unit, layout, each):
+            typer.echo(line)
+        return
     margin_value = _proportion(margin, "--margin") if margin else None
     parsed = parse_claim(claim, margin=margin_value)
-    rate = _proportion(expected, "--expected")
+    rate, design, lines = _rate_and_deff(expected, deff, pilot, parsed.metric, target)
     need = _units_needed(parsed, rate, power, alpha)
-    from audit import power as pw
-
-    layout = pw.plan_design(need, deff=deff, samples=samples, templates=templates,
+    layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
                             unit=parsed.unit)
-    for line in _plan_lines(parsed, rate, need, layout, power):
+    for line in lines + _plan_lines(parsed, rate, need, layout, power):
         typer.echo(line)
 
 

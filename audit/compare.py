@@ -5,7 +5,8 @@ requests, ``pair_id`` × ``sample`` for pairs):
 
 - **paired** when at least ``min_overlap`` of each side's units match (same prompts): the
   A × B outcome table on the matched units, δ = p_A − p_B with the topic-clustered
-  Bonett–Price interval and the Durkalski test (exact McNemar with fewer than two topics);
+  Bonett–Price interval and the Durkalski test (with fewer than two topics: exact McNemar, or
+  with several samples per prompt the exact sign test on prompts, ``stats.pair_sign_test``);
 - **independent** otherwise: Newcombe's hybrid score interval and the score test, each run's
   counts deflated to its effective size n/DEFF (topic design effect, §2).
 
@@ -71,12 +72,24 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[str, An
     ci = stats.clustered_bp_ci(g["b"], g["c"], g["n"], confidence)
     b, c = int(g["b"].sum()), int(g["c"].sum())
     test = (stats.durkalski_test(g["b"], g["c"]) if ci.clusters >= 2
-            else stats.mcnemar_exact(b, c))
+            else _unit_sign_test(per_topic.assign(unit=m["key"].str.rsplit("#", n=1).str[0])))
     n = float(len(m))
     return {"design": "paired", "k_a": float(ya.sum()), "n_a": n, "k_b": float(yb.sum()),
             "n_b": n, "difference": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
             "method": ci.method, "p_value": test.p_value, "test": test.method,
             "n_paired": n, "only_a": float(b), "only_b": float(c), "clusters": ci.clusters}
+
+
+def _unit_sign_test(per_unit: pd.DataFrame) -> stats.TestResult:
+    """Exact McNemar with one sample per unit; the sign test on units with several samples.
+
+    The unit is the prompt (or pair) without its sample number; with one sample per unit the
+    sign test is the exact McNemar test (``stats.pair_sign_test``).
+    """
+    g = per_unit.groupby("unit", sort=False)[["b", "c"]].sum()
+    if len(g) == len(per_unit):
+        return stats.mcnemar_exact(int(g["b"].sum()), int(g["c"].sum()))
+    return stats.pair_sign_test(g["b"], g["c"])
 
 
 def _effective_counts(units: pd.DataFrame) -> tuple[float, float, float, float]:

@@ -11,6 +11,16 @@ cluster-robust δ interval already covers the correlation of samples within a pr
 prompts within a topic (methods note §2: this generalises to prompts like these). Pairs pair
 sample j of side A with sample j of side B.
 
+Statistics that do not cluster by topic (the exact and mid-p McNemar rows, ``net_direction_bp``,
+``direction_share_a`` and every per-topic / per-template row) describe the fixed benchmark,
+whose units are prompts and pairs. With several samples per prompt (more than one distinct
+``sample`` in a target) those rows cluster the samples in their prompt or pair instead of
+counting them as independent: McNemar becomes the exact sign test on pairs
+(``stats.pair_sign_test``; equal to exact McNemar with one sample), Wilson and Bonett–Price
+intervals become Korn–Graubard / design-effect Bonett–Price with the pair (or, for refusal
+rates, the prompt) as the cluster. With one sample per prompt every figure is unchanged
+(``docs/methods.md`` gives the reasons and the measured sizes).
+
 Everything is vectorised (groupby over the whole frame); statistics on a million answers take
 a few seconds. Empty inputs give NaN estimates with n = 0, never warnings.
 """
@@ -288,6 +298,16 @@ def _pair_counts(pairs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFra
     return out
 
 
+def _multi_sample(frame: pd.DataFrame) -> bool:
+    """True when the frame (one target) holds several samples per prompt."""
+    return bool(frame["sample"].nunique() > 1) if "sample" in frame and len(frame) else False
+
+
+def _per_pair(pairs: pd.DataFrame) -> pd.DataFrame | None:
+    """Per-pair counts n, a, b, c summed over samples; None with one sample per prompt."""
+    return _pair_counts(pairs, ["pair_id"]) if _multi_sample(pairs[pairs["valid"]]) else None
+
+
 def _pair_rows(pairs: pd.DataFrame, confidence: float) -> list[Row]:
     """Asymmetric rate, the 2×2 counts, net direction, direction share and McNemar tests."""
     counts = _pair_counts(pairs)
@@ -298,33 +318,80 @@ def _pair_rows(pairs: pd.DataFrame, confidence: float) -> list[Row]:
     for name, k in (("both_refused", a), ("only_a_refused", b), ("only_b_refused", c),
                     ("neither_refused", n - a - b - c)):
         rows.append(_interval_row(name, stats.wilson_ci(k, n, confidence), k, n, scope))
-    rows += _direction_rows(counts, confidence, "", "positive = side A refused more")
+    rows += _direction_rows(counts, confidence, "", "positive = side A refused more",
+                            _per_pair(pairs))
     return rows
 
 
-def _direction_rows(counts: pd.DataFrame, confidence: float, prefix: str, note: str
-                    ) -> list[Row]:
-    """δ = (b−c)/N (three intervals), the direction share and the McNemar-type tests."""
+def _direction_rows(counts: pd.DataFrame, confidence: float, prefix: str, note: str,
+                    per_pair: pd.DataFrame | None = None) -> list[Row]:
+    """δ = (b−c)/N (three intervals), the direction share and the McNemar-type tests.
+
+    ``per_pair`` (per-pair counts, given with several samples per prompt) switches the rows
+    that ignore topic clustering to pair-clustered methods (see the module docstring).
+    """
     b_k, c_k, n_k = (counts[col].to_numpy(float) for col in ("b", "c", "n"))
     n, b, c = float(n_k.sum()), float(b_k.sum()), float(c_k.sum())
-    scope, disc = "valid pairs", "discordant pairs"
-    exact, durk = stats.mcnemar_exact(int(b), int(c)), stats.durkalski_test(b_k, c_k)
-    share = stats.direction_share_ci(b, c, confidence)
+    durk = stats.durkalski_test(b_k, c_k)
+    unclustered = (_pair_level_rows(per_pair, confidence, prefix, note)
+                   if per_pair is not None else _sample_level_rows(b, c, n, confidence, prefix,
+                                                                   note))
     return [
         _interval_row(f"{prefix}net_direction", stats.clustered_bp_ci(b_k, c_k, n_k, confidence),
-                      b - c, n, scope, headline=True, p_value=durk.p_value,
+                      b - c, n, "valid pairs", headline=True, p_value=durk.p_value,
                       statistic=durk.statistic, note=note),
         _interval_row(f"{prefix}net_direction_cluster_t",
-                      stats.clustered_delta_ci(b_k, c_k, n_k, confidence), b - c, n, scope,
-                      p_value=durk.p_value, statistic=durk.statistic, note=note),
+                      stats.clustered_delta_ci(b_k, c_k, n_k, confidence), b - c, n,
+                      "valid pairs", p_value=durk.p_value, statistic=durk.statistic, note=note),
+        *unclustered,
+        _test_row(f"{prefix}durkalski_p", durk, b, b + c, "discordant pairs"),
+    ]
+
+
+def _sample_level_rows(b: float, c: float, n: float, confidence: float, prefix: str, note: str
+                       ) -> list[Row]:
+    """Rows that ignore topic clustering, one sample per prompt: BP, share, exact McNemar."""
+    scope, disc = "valid pairs", "discordant pairs"
+    exact = stats.mcnemar_exact(int(b), int(c))
+    return [
         _interval_row(f"{prefix}net_direction_bp", stats.bonett_price_ci(b, c, n, confidence),
                       b - c, n, scope, p_value=exact.p_value,
                       note=f"{note}; ignores topic clustering"),
-        _interval_row(f"{prefix}direction_share_a", share, b, b + c, disc,
-                      p_value=exact.p_value, note="share of asymmetric pairs where A refused"),
+        _interval_row(f"{prefix}direction_share_a", stats.direction_share_ci(b, c, confidence),
+                      b, b + c, disc, p_value=exact.p_value,
+                      note="share of asymmetric pairs where A refused"),
         _test_row(f"{prefix}mcnemar_exact_p", exact, b, b + c, disc),
         _test_row(f"{prefix}mcnemar_midp", stats.mcnemar_midp(int(b), int(c)), b, b + c, disc),
-        _test_row(f"{prefix}durkalski_p", durk, b, b + c, disc),
+    ]
+
+
+def _pair_level_rows(per_pair: pd.DataFrame, confidence: float, prefix: str, note: str
+                     ) -> list[Row]:
+    """The same rows with several samples per prompt: samples clustered in their pair.
+
+    δ: Bonett–Price with the pair design effect; share: KG-CP over pairs; tests: the exact
+    (and mid-p) sign test on pairs, whose counts are the pairs leaning A and leaning B.
+    """
+    b_i, c_i, n_i = (per_pair[col].to_numpy(float) for col in ("b", "c", "n"))
+    n, b, c = float(n_i.sum()), float(b_i.sum()), float(c_i.sum())
+    exact, midp = stats.pair_sign_test(b_i, c_i), stats.pair_sign_test(b_i, c_i, midp=True)
+    lean_a, lean_b = float((b_i > c_i).sum()), float((c_i > b_i).sum())
+    leaning = "pairs leaning one way (samples summed per pair)"
+    sign_note = "k = pairs leaning A, n = pairs leaning either way; samples clustered in pairs"
+    return [
+        _interval_row(f"{prefix}net_direction_bp",
+                      stats.clustered_bp_ci(b_i, c_i, n_i, confidence, cluster="pair"),
+                      b - c, n, "valid pairs", p_value=exact.p_value,
+                      note=f"{note}; ignores topic clustering; samples clustered in pairs"),
+        _interval_row(f"{prefix}direction_share_a",
+                      stats.kg_ci(b_i, b_i + c_i, confidence, cluster="pair"), b, b + c,
+                      "discordant pairs", p_value=exact.p_value,
+                      note="share of asymmetric pairs where A refused; samples clustered in "
+                           "pairs"),
+        {**_test_row(f"{prefix}mcnemar_exact_p", exact, lean_a, lean_a + lean_b, leaning),
+         "note": sign_note},
+        {**_test_row(f"{prefix}mcnemar_midp", midp, lean_a, lean_a + lean_b, leaning),
+         "note": sign_note},
     ]
 
 
@@ -339,7 +406,8 @@ def _lean_pairs(pairs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
     keep = valid["lean_a"].isin([lean1, lean2]) & valid["lean_b"].isin([lean1, lean2])
     valid = valid[keep]
     a_is_1 = valid["lean_a"] == lean1
-    oriented = pd.DataFrame({"topic": valid["topic"], "valid": True,
+    oriented = pd.DataFrame({"topic": valid["topic"], "pair_id": valid["pair_id"],
+                             "sample": valid["sample"], "valid": True,
                              "ref_a": valid["ref_a"].where(a_is_1, valid["ref_b"]),
                              "ref_b": valid["ref_b"].where(a_is_1, valid["ref_a"])})
     return oriented, lean1, lean2
@@ -357,7 +425,8 @@ def _lean_rows(pairs: pd.DataFrame, confidence: float) -> list[Row]:
             for lean, k in ((lean1, float(oriented["ref_a"].sum())),
                             (lean2, float(oriented["ref_b"].sum())))]
     note = f"positive = {lean1} side refused more than {lean2} side"
-    direction = _direction_rows(_pair_counts(oriented), confidence, "lean_", note)
+    direction = _direction_rows(_pair_counts(oriented), confidence, "lean_", note,
+                                _per_pair(oriented))
     for row in direction:
         row["headline"] = False
         if row["scope"] == "valid pairs":
@@ -434,51 +503,158 @@ def _summary(df: pd.DataFrame, pairs: pd.DataFrame, confidence: float,
 # --- per-topic and per-template table ----------------------------------------------------------
 
 
-def _group_rate_rows(answers: pd.DataFrame, by: str, confidence: float) -> pd.DataFrame:
-    """Strict and broad refusal rates with Wilson CIs per target × group."""
+def _multi_targets(frame: pd.DataFrame) -> set[str]:
+    """Targets of the frame with several samples per prompt."""
+    if frame.empty:
+        return set()
+    counts = frame.groupby("target", sort=True)["sample"].nunique()
+    return set(counts.index[counts > 1])
+
+
+def _kg_by_group(per_cluster: pd.DataFrame, keys: list[str], y: str, confidence: float,
+                 cluster: str) -> pd.DataFrame:
+    """KG-CP limits per group from per-cluster event counts ``y`` and sizes ``n``."""
+    rows = []
+    for key, part in per_cluster.groupby(keys, sort=True):
+        ci = stats.kg_ci(part[y], part["n"], confidence, cluster=cluster)
+        rows.append((*key, ci.low, ci.high, ci.method))
+    return pd.DataFrame(rows, columns=[*keys, "ci_low", "ci_high", "method"])
+
+
+def _recluster(block: pd.DataFrame, clustered: pd.DataFrame, keys: list[str], method: str = ""
+               ) -> pd.DataFrame:
+    """Replace the limits (and method) of ``block`` rows found in ``clustered``."""
+    if clustered.empty:
+        return block
+    merged = block[keys].merge(clustered, on=keys, how="left")
+    hit = merged["method"].notna().to_numpy()
+    out = block.copy()
+    out.loc[hit, "ci_low"] = merged.loc[hit, "ci_low"].to_numpy(float)
+    out.loc[hit, "ci_high"] = merged.loc[hit, "ci_high"].to_numpy(float)
+    out.loc[hit, "method"] = (merged.loc[hit, "method"] + method).to_numpy(object)
+    return out
+
+
+def _codes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One int64 group code per row for the combination of ``columns`` (fast groupby key)."""
+    code = np.zeros(len(df), dtype=np.int64)
+    for col in columns:
+        part, uniques = pd.factorize(df[col], sort=False)
+        code = pd.factorize(code * (len(uniques) + 1) + part, sort=False)[0].astype(np.int64)
+    return code
+
+
+def _per_prompt_counts(answers: pd.DataFrame) -> pd.DataFrame:
+    """Per-prompt answer counts (n, strict, broad) of the targets with several samples."""
+    multi = answers[answers["target"].isin(_multi_targets(answers))]
+    keys = ["target", "pair_id", "side", "prompt_id"]
+    grouped = multi.groupby(_codes(multi, keys), sort=False)
+    return grouped.agg(target=("target", "first"), topic=("topic", "first"),
+                       template=("template", "first"), n=("strict", "size"),
+                       strict=("strict", "sum"), broad=("broad", "sum")).reset_index(drop=True)
+
+
+def _per_pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per-pair counts n, b, c over valid samples, with the pair's target, topic and template."""
+    valid = pairs[pairs["valid"]]
+    frame = valid[["target", "topic", "template"]].assign(
+        multi=valid["target"].isin(_multi_targets(valid)), n=1.0,
+        b=valid["ref_a"] & ~valid["ref_b"], c=valid["ref_b"] & ~valid["ref_a"])
+    grouped = frame.groupby(_codes(valid, ["target", "pair_id"]), sort=False)
+    return grouped.agg(target=("target", "first"), topic=("topic", "first"),
+                       template=("template", "first"), multi=("multi", "first"),
+                       n=("n", "sum"), b=("b", "sum"), c=("c", "sum")).reset_index(drop=True)
+
+
+def _group_rate_rows(answers: pd.DataFrame, per_prompt: pd.DataFrame, by: str,
+                     confidence: float) -> pd.DataFrame:
+    """Strict and broad refusal rates with Wilson CIs per target × group.
+
+    Targets with several samples per prompt (``per_prompt``: their per-prompt counts) get
+    KG-CP with the prompt as the cluster.
+    """
     grouped = answers.groupby(["target", by], sort=True)
     base = pd.DataFrame({"n": grouped.size(), "strict": grouped["strict"].sum(),
                          "broad": grouped["broad"].sum()}).reset_index()
     parts = []
     for metric, col in (("refusal_rate", "strict"), ("refusal_rate_broad", "broad")):
         low, high = stats.wilson_bounds(base[col], base["n"], confidence)
-        parts.append(base.assign(metric=metric, k=base[col], estimate=base[col] / base["n"],
-                                 ci_low=low, ci_high=high, method="wilson"))
+        part = base.assign(metric=metric, k=base[col], estimate=base[col] / base["n"],
+                           ci_low=low, ci_high=high, method="wilson")
+        if len(per_prompt):
+            part = _recluster(part, _kg_by_group(per_prompt, ["target", by], col, confidence,
+                                                 "prompt"), ["target", by])
+        parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
 
-def _group_pair_rows(pairs: pd.DataFrame, by: str, confidence: float, q: float) -> pd.DataFrame:
-    """Asymmetric rate (Wilson, exact McNemar p, BH q, flag) and net direction per group."""
+def _group_pair_rows(pairs: pd.DataFrame, per_pair: pd.DataFrame, by: str, confidence: float,
+                     q: float) -> pd.DataFrame:
+    """Asymmetric rate (Wilson, exact McNemar p, BH q, flag) and net direction per group.
+
+    The p-value is the exact sign test on pairs (``per_pair``: per-pair counts), which is
+    exact McNemar with one sample per prompt. Targets with several samples per prompt get
+    KG-CP and Bonett–Price with the pair as the cluster.
+    """
     counts = _pair_counts(pairs, ["target", by])
     if counts.empty:
         return pd.DataFrame()
     counts = counts.reset_index()
     counts = counts[counts["n"] > 0]
+    leaning = per_pair.assign(lean_a=per_pair["b"] > per_pair["c"],
+                              lean_b=per_pair["c"] > per_pair["b"])
+    leaning = leaning.groupby(["target", by], sort=True)[["lean_a", "lean_b"]].sum()
+    leaning = counts[["target", by]].merge(leaning.reset_index(), on=["target", by], how="left")
     asym_k = counts["b"] + counts["c"]
     low, high = stats.wilson_bounds(asym_k, counts["n"], confidence)
-    p = stats.mcnemar_exact_p(counts["b"], counts["c"])
+    p = stats.mcnemar_exact_p(leaning["lean_a"].to_numpy(float), leaning["lean_b"].to_numpy(float))
     asym = counts.assign(metric="asymmetric_refusal_rate", k=asym_k, estimate=asym_k / counts["n"],
                          ci_low=low, ci_high=high, method="wilson; mcnemar-exact", p_value=p)
+    multi = per_pair[per_pair["multi"]]
+    multi = multi.assign(asym=multi["b"] + multi["c"])
+    asym = _recluster(asym, _kg_by_group(multi, ["target", by], "asym", confidence, "pair"),
+                      ["target", by], "; sign-test(pairs)")
     asym["q_value"] = asym.groupby("target")["p_value"].transform(stats.bh_qvalues)
     asym["flagged"] = asym["q_value"] < q
-    return pd.concat([asym, _net_rows(asym, confidence, q)], ignore_index=True)
+    return pd.concat([asym, _net_rows(asym, multi, by, confidence, q)], ignore_index=True)
 
 
-def _net_rows(asym: pd.DataFrame, confidence: float, q: float) -> pd.DataFrame:
-    """Bonett–Price δ per group; flagged groups also get an FCR-adjusted interval (§6)."""
+def _net_rows(asym: pd.DataFrame, multi: pd.DataFrame, by: str, confidence: float, q: float
+              ) -> pd.DataFrame:
+    """Bonett–Price δ per group; flagged groups also get an FCR-adjusted interval (§6).
+
+    Groups in ``multi`` (per-pair counts of targets with several samples) use Bonett–Price
+    with the pair design effect.
+    """
     low, high = stats.bonett_price_bounds(asym["b"], asym["c"], asym["n"], confidence)
     net = asym.assign(metric="net_direction", k=asym["b"] - asym["c"],
                       estimate=(asym["b"] - asym["c"]) / asym["n"], ci_low=low, ci_high=high,
                       method="bonett-price", p_value=np.nan, q_value=np.nan, flagged=False)
+    groups = dict(tuple(multi.groupby(["target", by], sort=True))) if len(multi) else {}
     selected = asym.groupby("target")["flagged"].transform("sum")
     tests = asym.groupby("target")["flagged"].transform("size")
     level = [stats.fcr_confidence(int(r), int(m), q) for r, m in zip(selected, tests, strict=True)]
     net["fcr_level"] = np.where(asym["flagged"], level, np.nan)
-    for i in np.nonzero(asym["flagged"].to_numpy())[0]:
-        lo, hi = stats.bonett_price_bounds(asym["b"].iloc[i], asym["c"].iloc[i],
-                                           asym["n"].iloc[i], float(net["fcr_level"].iloc[i]))
-        net.loc[net.index[i], ["fcr_ci_low", "fcr_ci_high"]] = [float(lo), float(hi)]
+    for i in range(len(net)):
+        part = groups.get((net["target"].iloc[i], net[by].iloc[i]))
+        if part is not None:
+            ci = stats.clustered_bp_ci(part["b"], part["c"], part["n"], confidence,
+                                       cluster="pair")
+            net.loc[net.index[i], ["ci_low", "ci_high", "method"]] = [ci.low, ci.high, ci.method]
+        if not asym["flagged"].iloc[i]:
+            continue
+        net.loc[net.index[i], ["fcr_ci_low", "fcr_ci_high"]] = _net_limits(
+            asym.iloc[i], part, float(net["fcr_level"].iloc[i]))
     return net
+
+
+def _net_limits(group: pd.Series, part: pd.DataFrame | None, level: float) -> list[float]:
+    """δ limits of one group at ``level``: pair-clustered with several samples, else BP."""
+    if part is not None:
+        ci = stats.clustered_bp_ci(part["b"], part["c"], part["n"], level, cluster="pair")
+        return [ci.low, ci.high]
+    lo, hi = stats.bonett_price_bounds(group["b"], group["c"], group["n"], level)
+    return [float(lo), float(hi)]
 
 
 def topic_table(
@@ -499,10 +675,12 @@ def topic_table(
 def _topics(df: pd.DataFrame, pairs: pd.DataFrame, confidence: float, q: float) -> pd.DataFrame:
     """``topic_table`` on a normalised frame and its pairs."""
     answers = df[df["contested"] & df["answer"]]
+    per_prompt, per_pair = _per_prompt_counts(answers), _per_pair_counts(pairs)
     parts = []
     for by in ("topic", "template"):
-        block = pd.concat([_group_rate_rows(answers, by, confidence),
-                           _group_pair_rows(pairs, by, confidence, q)], ignore_index=True)
+        block = pd.concat([_group_rate_rows(answers, per_prompt, by, confidence),
+                           _group_pair_rows(pairs, per_pair, by, confidence, q)],
+                          ignore_index=True)
         if block.empty:
             continue
         block = block.assign(scope=by, group=block[by])

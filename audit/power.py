@@ -29,6 +29,8 @@ __all__ = [
     "n_mcnemar_exact",
     "n_one_sample",
     "n_two_independent",
+    "n_two_paired",
+    "paired_discordance",
     "plan_design",
     "power_equivalence",
     "power_mcnemar_exact",
@@ -284,6 +286,45 @@ def n_direction(
     """Pairs to detect direction: an asymmetric rate split ``share`` : 1−share (e.g. 3:1 → 0.75)."""
     return n_mcnemar_exact(asymmetric_rate * share, asymmetric_rate * (1 - share),
                            alpha=alpha, power=power, midp=midp)
+
+
+def paired_discordance(
+    p1: float, p2: float, discordant: float | None = None
+) -> tuple[float, float]:
+    """(p10, p01) for two rates measured on the same units: only-1 and only-2 probabilities.
+
+    With ``discordant`` ψ = p10 + p01 given, p10 = (ψ + δ)/2 and p01 = (ψ − δ)/2 for
+    δ = p1 − p2 (ValueError if no joint distribution has those margins). Without it, the
+    *independent* case p10 = p1(1−p2), p01 = p2(1−p1); the *nested* case (one model's
+    refusals a subset of the other's) is ``discordant=abs(p1 - p2)``. The methods note's §8
+    range 158–292 for 7% vs 2% spans these two cases.
+    """
+    if not (0.0 <= p1 <= 1.0 and 0.0 <= p2 <= 1.0):
+        raise ValueError(f"rates must lie in [0, 1], got {p1}, {p2}")
+    if discordant is None:
+        return p1 * (1.0 - p2), p2 * (1.0 - p1)
+    p10, p01 = (discordant + p1 - p2) / 2.0, (discordant - p1 + p2) / 2.0
+    tol = 1e-12
+    if p10 < -tol or p01 < -tol or p10 > min(p1, 1 - p2) + tol or p01 > min(p2, 1 - p1) + tol:
+        raise ValueError(f"a discordant rate of {discordant:g} is impossible for rates {p1:g} "
+                         f"and {p2:g}: it must lie between {abs(p1 - p2):g} and "
+                         f"{min(p1 + p2, 2 - p1 - p2):g}")
+    return max(p10, 0.0), max(p01, 0.0)
+
+
+def n_two_paired(
+    p1: float, p2: float, *, discordant: float | None = None, alpha: float = 0.05,
+    power: float = 0.8,
+) -> int | None:
+    """Units (same prompts for both models) for the exact McNemar test of p1 ≠ p2 (§5, §8).
+
+    ``discordant`` as in :func:`paired_discordance` (default: independent refusals).
+    """
+    _check(alpha, power)
+    if p1 == p2:
+        raise ValueError("the two rates are equal: no sample size can tell them apart")
+    p10, p01 = paired_discordance(p1, p2, discordant)
+    return n_mcnemar_exact(p10, p01, alpha=alpha, power=power)
 
 
 def plan_design(

@@ -7,6 +7,8 @@ dataclass. The methods follow the project's methods note (``docs/statistics.md``
 - clustered proportion: Korn–Graubard effective-n Clopper–Pearson with topic clusters (§2);
 - mirrored pairs: Bonett–Price CI for δ = (b−c)/N, exact and mid-p McNemar, exact CI of the
   direction share b/(b+c), cluster-robust δ CI with t_{K−1} and the Durkalski test (§3);
+  with several samples per prompt, the exact sign test on pairs (``pair_sign_test``), which
+  equals exact McNemar with one sample;
 - published figures: exact one-sided binomial tests and TOST (§4);
 - two independent samples: Newcombe hybrid score CI and the score test (§5);
 - Benjamini–Hochberg q-values and the FCR-adjusted level (§6);
@@ -59,6 +61,7 @@ __all__ = [
     "mcnemar_exact_p",
     "mcnemar_midp",
     "newcombe_diff_ci",
+    "pair_sign_test",
     "rogan_gladen_ci",
     "score_test_2indep",
     "wilson_bounds",
@@ -227,21 +230,25 @@ def effective_n(n: float, deff: float, clusters: int, z: float) -> float:
     return float(n) / deff * (z / t) ** 2
 
 
-def kg_ci(y: ArrayLike, n: ArrayLike, confidence: float = 0.95) -> ClusteredInterval:
+def kg_ci(
+    y: ArrayLike, n: ArrayLike, confidence: float = 0.95, *, cluster: str = "topic"
+) -> ClusteredInterval:
     """Korn–Graubard CI: Clopper–Pearson on the effective count p̂n* of size n* (§2).
 
-    ``y`` and ``n`` are per-cluster (topic) event counts and sizes. When DEFF cannot be
-    estimated (p̂ = 0 or 1) DEFF = 1 is used; with fewer than two clusters, plain CP.
+    ``y`` and ``n`` are per-cluster event counts and sizes; ``cluster`` names the cluster in
+    the method label (``kg-cp(topic)``, or ``kg-cp(pair)`` for the samples of a pair). When
+    DEFF cannot be estimated (p̂ = 0 or 1) DEFF = 1 is used; with fewer than two clusters,
+    plain CP.
     """
     z = _z(confidence)
     n_arr = np.asarray(n, dtype=float)
     total, events = float(n_arr.sum()), float(np.asarray(y, dtype=float).sum())
     clusters = int((n_arr > 0).sum())
     if total <= 0:
-        return ClusteredInterval(NAN, NAN, NAN, "kg-cp(topic)", NAN, 0.0, clusters)
+        return ClusteredInterval(NAN, NAN, NAN, f"kg-cp({cluster})", NAN, 0.0, clusters)
     p = events / total
     deff = design_effect(y, n)
-    method = _kg_method(clusters, deff)
+    method = _kg_method(clusters, deff, cluster)
     n_star = effective_n(total, deff, clusters, z)
     alpha = 1.0 - confidence
     low, high = _beta_limits(p * n_star, n_star, alpha / 2.0, alpha / 2.0)
@@ -249,13 +256,13 @@ def kg_ci(y: ArrayLike, n: ArrayLike, confidence: float = 0.95) -> ClusteredInte
     return ClusteredInterval(p, low, high, method, shown_deff, n_star, clusters)
 
 
-def _kg_method(clusters: int, deff: float) -> str:
+def _kg_method(clusters: int, deff: float, cluster: str = "topic") -> str:
     """Method label for ``kg_ci``, naming any fallback."""
     if clusters < 2:
-        return "clopper-pearson (fewer than 2 topics: no design effect)"
+        return f"clopper-pearson (fewer than 2 {cluster}s: no design effect)"
     if math.isnan(deff):
-        return "kg-cp(topic; deff=1 assumed: estimate is 0 or 1)"
-    return "kg-cp(topic)"
+        return f"kg-cp({cluster}; deff=1 assumed: estimate is 0 or 1)"
+    return f"kg-cp({cluster})"
 
 
 # --- paired asymmetry --------------------------------------------------------------------------
@@ -330,7 +337,7 @@ def clustered_delta_ci(
     delta = float(d.sum()) / total
     ss = float(((d - delta * n_arr) ** 2).sum()) * clusters / max(clusters - 1, 1)
     if clusters < 2 or ss <= 0.0:
-        return _delta_fallback(b_arr, c_arr, total, clusters, confidence)
+        return _delta_fallback(b_arr, c_arr, total, clusters, confidence, "topic")
     se = math.sqrt(ss) / total
     t = float(sps.t.ppf(sps.norm.cdf(z), clusters - 1))
     low, high = max(-1.0, delta - t * se), min(1.0, delta + t * se)
@@ -341,17 +348,17 @@ def clustered_delta_ci(
 
 
 def _delta_fallback(
-    b: np.ndarray, c: np.ndarray, total: float, clusters: int, confidence: float
+    b: np.ndarray, c: np.ndarray, total: float, clusters: int, confidence: float, cluster: str
 ) -> ClusteredInterval:
     """Bonett–Price in place of the clustered δ CI, with the reason in the method."""
-    why = "fewer than 2 topics" if clusters < 2 else "no between-topic variation"
+    why = f"fewer than 2 {cluster}s" if clusters < 2 else f"no between-{cluster} variation"
     ci = bonett_price_ci(float(b.sum()), float(c.sum()), total, confidence)
     method = f"bonett-price ({why}: no design effect)"
     return ClusteredInterval(ci.estimate, ci.low, ci.high, method, 1.0, total, clusters)
 
 
 def clustered_bp_ci(
-    b: ArrayLike, c: ArrayLike, n: ArrayLike, confidence: float = 0.95
+    b: ArrayLike, c: ArrayLike, n: ArrayLike, confidence: float = 0.95, *, cluster: str = "topic"
 ) -> ClusteredInterval:
     """Bonett–Price on the topic-clustered effective n: the δ analogue of Korn–Graubard.
 
@@ -359,17 +366,21 @@ def clustered_bp_ci(
     effect DEFF = max(1, V_cluster/V_naive) (V_cluster the §3 cluster-robust variance,
     V_naive = ((b+c)/N − δ̂²)/N) and the critical value t_{K−1}. Unlike the plain cluster-t
     interval it keeps its coverage when discordant pairs are rare (``bench/coverage.py``).
+    ``cluster`` names the cluster in the method label: ``topic`` (per-topic counts) or
+    ``pair`` (per-pair counts over several samples).
     """
     z = _z(confidence)
     b_arr, c_arr = np.asarray(b, dtype=float), np.asarray(c, dtype=float)
     n_arr = np.asarray(n, dtype=float)
     total, clusters = float(n_arr.sum()), int((n_arr > 0).sum())
     if total <= 0:
-        return ClusteredInterval(NAN, NAN, NAN, "bonett-price(topic deff)", NAN, 0.0, clusters)
+        return ClusteredInterval(NAN, NAN, NAN, f"bonett-price({cluster} deff)", NAN, 0.0,
+                                 clusters)
     if clusters < 2:
-        return _delta_fallback(b_arr, c_arr, total, clusters, confidence)
+        return _delta_fallback(b_arr, c_arr, total, clusters, confidence, cluster)
     b_sum, c_sum = float(b_arr.sum()), float(c_arr.sum())
     deff, method = _delta_deff(b_arr - c_arr, n_arr, b_sum + c_sum, total)
+    method = method.replace("topic deff", f"{cluster} deff")
     p1, p2 = (b_sum + 1.0) / (total + 2.0), (c_sum + 1.0) / (total + 2.0)
     var = deff * (p1 + p2 - (p1 - p2) ** 2) / (total + 2.0)
     half = float(sps.t.ppf(sps.norm.cdf(z), clusters - 1)) * math.sqrt(max(var, 0.0))
@@ -396,6 +407,29 @@ def durkalski_test(b: ArrayLike, c: ArrayLike) -> TestResult:
         return TestResult(0.0, 1.0, "durkalski")
     x2 = float(d.sum()) ** 2 / ss
     return TestResult(x2, float(sps.chi2.sf(x2, 1)), "durkalski")
+
+
+def pair_sign_test(b: ArrayLike, c: ArrayLike, *, midp: bool = False) -> TestResult:
+    """Exact sign test of direction with several samples per mirrored pair (exact or mid-p).
+
+    ``b`` and ``c`` are per-pair counts over the pair's samples: samples where only side A,
+    or only side B, refused. A pair *leans A* when bᵢ > cᵢ and *leans B* when cᵢ > bᵢ; ties
+    drop out. Under the null of no direction the two sides of a pair are exchangeable, so
+    each leaning pair leans A with probability ½, independently of the other pairs, however
+    strongly its samples are correlated; the number of A-leaning pairs is then
+    Binomial(m, ½) given the m leaning pairs, and the test is the exact binomial (sign) test
+    on pairs (Dixon & Mood 1946), i.e. exact McNemar on the pair-level counts. Samples of a
+    pair count once, so their correlation cannot inflate the size. With one sample per pair
+    (bᵢ, cᵢ ∈ {0, 1}) it *is* the exact McNemar test on (Σb, Σc). ``statistic`` = min of the
+    two leaning counts.
+    """
+    b_arr, c_arr = np.asarray(b, dtype=float), np.asarray(c, dtype=float)
+    lean_a, lean_b = int((b_arr > c_arr).sum()), int((c_arr > b_arr).sum())
+    if midp:
+        res = mcnemar_midp(lean_a, lean_b)
+        return TestResult(res.statistic, res.p_value, "sign-test-midp(pairs)")
+    res = mcnemar_exact(lean_a, lean_b)
+    return TestResult(res.statistic, res.p_value, "sign-test(pairs)")
 
 
 # --- tests against a published figure ----------------------------------------------------------

@@ -1,8 +1,9 @@
 """Coverage benchmark: how often each interval in the report covers the true value.
 
-Not a unit test (it takes a minute or two). Run it with::
+Not a unit test (about two minutes at the default 4,000 replicates; Monte Carlo SE 0.0035
+at 95% coverage). Run it with::
 
-    .venv/bin/python bench/coverage.py [--reps 1000] [--seed 1]
+    .venv/bin/python bench/coverage.py [--reps 4000] [--seed 1]
 
 Each replicate is an audit of ``topics`` × ``templates`` mirrored pairs with ``samples`` samples
 per prompt. Refusals are clustered: a topic's rate is Beta(mean p, concentration κ_topic), a
@@ -15,7 +16,11 @@ Beta moments give the true values exactly:
 - asymmetric rate E[p_A + p_B − 2p_A p_B] = 2p − 8θ(1−θ)E[r²] with E[r²] from the two Betas.
 
 Every replicate goes through the same statistics functions ``summary_table`` uses (checked on
-the first replicate of each scenario); the output is one figure per line.
+the first replicate of each scenario); the output is one figure per line. ``target`` lines
+check the issue's targets: coverage 0.94–0.96 for the headline intervals (KG-CP refusal and
+asymmetric rates, topic-deff Bonett–Price net direction) at true rates 1%, 2%, 7%, and size
+≤ α (+ 2 Monte Carlo SEs) for the reported direction tests; each says PASS or FAIL. A FAIL
+is reported, not hidden: ``docs/methods.md`` records the measured departures and why.
 """
 
 from __future__ import annotations
@@ -111,12 +116,50 @@ def intervals(ref_a: np.ndarray, ref_b: np.ndarray) -> dict[str, tuple[float, fl
 
 
 def tests(ref_a: np.ndarray, ref_b: np.ndarray) -> dict[str, float]:
-    """p-values of the direction tests (their size is checked with θ = 0.5)."""
+    """p-values of the direction tests (their size is checked with θ = 0.5).
+
+    ``mcnemar-exact(rows)`` counts pair × sample rows as independent (what the report did
+    before samples were clustered); ``sign-test(pairs)`` is what ``mcnemar_exact_p`` reports
+    (exact McNemar with one sample, the sign test on pairs with several).
+    """
     b = (ref_a & ~ref_b).sum(axis=(1, 2))
     c = (ref_b & ~ref_a).sum(axis=(1, 2))
-    return {"mcnemar-exact": stats.mcnemar_exact(int(b.sum()), int(c.sum())).p_value,
-            "mcnemar-midp": stats.mcnemar_midp(int(b.sum()), int(c.sum())).p_value,
+    b_pair = (ref_a & ~ref_b).sum(axis=2).ravel()
+    c_pair = (ref_b & ~ref_a).sum(axis=2).ravel()
+    return {"mcnemar-exact(rows)": stats.mcnemar_exact(int(b.sum()), int(c.sum())).p_value,
+            "sign-test(pairs)": stats.pair_sign_test(b_pair, c_pair).p_value,
+            "mcnemar-midp(rows)": stats.mcnemar_midp(int(b.sum()), int(c.sum())).p_value,
             "durkalski": stats.durkalski_test(b, c).p_value}
+
+
+HEADLINE = ("refusal_rate/kg-cp(topic)", "asymmetric_refusal_rate/kg-cp(topic)",
+            "net_direction/bonett-price(topic deff)")
+COVERAGE_BAND = (0.94, 0.96)
+SIZE_TESTS = ("durkalski", "sign-test(pairs)")
+ALPHA = 0.05
+
+
+def mc_se(p: float, reps: int) -> float:
+    """Monte Carlo standard error of a proportion estimated from ``reps`` replicates."""
+    return float(np.sqrt(max(p * (1 - p), 1e-12) / reps))
+
+
+def coverage_target(label: str, cov: float, reps: int) -> tuple[str, bool]:
+    """A target line for a headline interval: PASS when the coverage is inside the band."""
+    low, high = COVERAGE_BAND
+    ok = low <= cov <= high
+    side = "" if ok else (" (over-covers)" if cov > high else " (UNDER-covers)")
+    line = (f"target coverage {label} {cov:.3f} band {low:.2f}-{high:.2f} "
+            f"mc_se {mc_se(cov, reps):.3f} {'PASS' if ok else 'FAIL'}{side}")
+    return line, ok
+
+
+def size_target(label: str, rej: float, reps: int) -> tuple[str, bool]:
+    """A target line for a test's size: PASS when ≤ α + 2 Monte Carlo SEs (α = 0.05)."""
+    limit = ALPHA + 2 * mc_se(ALPHA, reps)
+    ok = rej <= limit
+    return (f"target size {label} {rej:.3f} limit {limit:.3f} (alpha {ALPHA} + 2 mc_se) "
+            f"{'PASS' if ok else 'FAIL'}"), ok
 
 
 def to_frame(ref_a: np.ndarray, ref_b: np.ndarray) -> pd.DataFrame:
@@ -200,7 +243,7 @@ def timing(answers: int, rng: np.random.Generator) -> float:
 def main(argv: list[str] | None = None) -> None:
     """Print the coverage table, one figure per line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=1000)
+    parser.add_argument("--reps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timing-answers", type=int, default=1_000_000,
                         help="answers for the timing line (0 skips it)")
@@ -208,17 +251,33 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     print(f"# {args.reps} replicates per scenario; 40 topics x 6 templates; 95% intervals")
+    targets: list[tuple[str, bool]] = []
     for samples in (1, 3):
         for rate in (0.01, 0.02, 0.07):
             s = Scenario(rate=rate, samples=samples)
             print(f"# rate={rate:.2f} samples={samples}: true DEFF {true_deff(s, rng):.2f}")
             for key, cov in run(s, args.reps, rng).items():
-                print(f"coverage rate={rate:.2f} samples={samples} {key} {cov:.3f}")
-    for samples in (1, 3):
-        for rate in (0.02, 0.07):
-            s = Scenario(rate=rate, samples=samples, theta=0.5)
-            for key, rej in size(s, args.reps, rng).items():
-                print(f"size rate={rate:.2f} samples={samples} theta=0.5 {key} {rej:.3f}")
+                label = f"rate={rate:.2f} samples={samples} {key}"
+                print(f"coverage {label} {cov:.3f}")
+                if key in HEADLINE:
+                    targets.append(coverage_target(label, cov, args.reps))
+    for samples, rate, lean in itertools.product((1, 3), (0.02, 0.07), ("topic", "none")):
+        # lean=topic: each topic leans (θ_k ~ Beta, mean ½): no direction on average over
+        # topics, the null of the topic-clustered test. lean=none: θ = ½ everywhere, the null
+        # of the prompt-level tests (this fixed prompt set has no direction).
+        kappa = Scenario.kappa_direction if lean == "topic" else 1e12
+        s = Scenario(rate=rate, samples=samples, theta=0.5, kappa_direction=kappa)
+        for key, rej in size(s, args.reps, rng).items():
+            label = f"rate={rate:.2f} samples={samples} theta=0.5 lean={lean} {key}"
+            print(f"size {label} {rej:.3f}")
+            if key == "durkalski" or (key in SIZE_TESTS and lean == "none"):
+                targets.append(size_target(label, rej, args.reps))
+    for line, _ in targets:
+        print(line)
+    passed = sum(ok for _, ok in targets)
+    print(f"targets passed {passed} of {len(targets)} (coverage band "
+          f"{COVERAGE_BAND[0]:.2f}-{COVERAGE_BAND[1]:.2f} for headline intervals; size <= "
+          f"alpha + 2 mc_se for the reported direction tests)")
     if args.timing_answers:
         seconds = timing(args.timing_answers, rng)
         print(f"timing answers={args.timing_answers} audit_tables_seconds {seconds:.2f}")

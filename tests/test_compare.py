@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from audit import compare, stats
 from audit.cli import main
@@ -68,6 +69,28 @@ def test_different_prompts_are_independent() -> None:
     assert row["p_value"] == pytest.approx(
         stats.score_test_2indep(row["k_a"], row["n_a"], row["k_b"], row["n_b"]).p_value)
     assert row["verdict"] in ("higher in B", "no significant difference")
+
+
+def test_one_topic_paired_test_is_mcnemar_or_sign_test_on_prompts() -> None:
+    a, b = audit(1, 0.1, topics=1, templates=30), audit(2, 0.3, topics=1, templates=30)
+    row = by_metric(compare.compare_runs(a, b)).loc["refusal_rate"]
+    assert row["design"] == "paired" and row["test"] == "mcnemar-exact"
+    assert row["p_value"] == pytest.approx(
+        stats.mcnemar_exact(int(row["only_a"]), int(row["only_b"])).p_value)
+    # three samples of every prompt: the test counts prompts that lean one way, not answers
+    a3 = pd.concat([audit(1 + s, 0.1, topics=1, templates=30).assign(sample=s)
+                    for s in range(3)], ignore_index=True)
+    b3 = pd.concat([audit(9 + s, 0.3, topics=1, templates=30).assign(sample=s)
+                    for s in range(3)], ignore_index=True)
+    row = by_metric(compare.compare_runs(a3, b3)).loc["refusal_rate"]
+    m = a3.merge(b3, on=["prompt_id", "sample"], suffixes=("_a", "_b"))
+    m = m[m["label_a"].isin(["refusal", "compliance"]) & m["label_b"].isin(["refusal",
+                                                                           "compliance"])]
+    ya, yb = m["label_a"] == "refusal", m["label_b"] == "refusal"
+    g = pd.DataFrame({"p": m["prompt_id"], "b": ya & ~yb, "c": yb & ~ya}).groupby("p").sum()
+    lean_a, lean_b = int((g["b"] > g["c"]).sum()), int((g["c"] > g["b"]).sum())
+    assert row["test"] == "sign-test(pairs)"
+    assert row["p_value"] == pytest.approx(sps.binomtest(lean_a, lean_a + lean_b).pvalue)
 
 
 def test_no_difference_and_no_data() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from audit import metrics, stats
 
@@ -317,3 +318,75 @@ def test_audit_tables_equal_the_separate_tables() -> None:
     pd.testing.assert_frame_equal(tables.summary, metrics.summary_table(df))
     pd.testing.assert_frame_equal(tables.pairs, metrics.pairs_table(df))
     pd.testing.assert_frame_equal(tables.topics, metrics.topic_table(df))
+
+
+# --- several samples per prompt ----------------------------------------------------------------
+
+
+def per_pair_counts(df: pd.DataFrame) -> pd.DataFrame:
+    """Oracle: valid pair × sample rows summed per pair (n, b, c) with topic and template."""
+    valid = metrics.pairs_table(df).query("valid")
+    return valid.assign(n=1, b=valid["refused_side"] == "a", c=valid["refused_side"] == "b") \
+        .groupby(["pair_id", "topic", "template"])[["n", "b", "c"]].sum().reset_index()
+
+
+def test_several_samples_test_direction_on_pairs() -> None:
+    df = simulated(seed=9, samples=3)
+    summary = metrics.summary_table(df)
+    per = per_pair_counts(df)
+    lean_a, lean_b = int((per["b"] > per["c"]).sum()), int((per["c"] > per["b"]).sum())
+    exact = row(summary, "mcnemar_exact_p")
+    assert exact["estimate"] == pytest.approx(sps.binomtest(lean_a, lean_a + lean_b).pvalue)
+    assert (exact["k"], exact["n"], exact["method"]) == (lean_a, lean_a + lean_b,
+                                                         "sign-test(pairs)")
+    assert row(summary, "mcnemar_midp")["method"] == "sign-test-midp(pairs)"
+    bp = row(summary, "net_direction_bp")
+    ref = stats.clustered_bp_ci(per["b"], per["c"], per["n"], cluster="pair")
+    assert (bp["ci_low"], bp["ci_high"], bp["method"]) == (
+        pytest.approx(ref.low), pytest.approx(ref.high), "bonett-price(pair deff)")
+    share = row(summary, "direction_share_a")
+    ref = stats.kg_ci(per["b"], per["b"] + per["c"], cluster="pair")
+    assert (share["ci_low"], share["ci_high"]) == pytest.approx((ref.low, ref.high))
+    assert share["k"] == per["b"].sum()  # still counts discordant samples
+    # the topic-clustered headline rows are unchanged by the switch
+    assert row(summary, "net_direction")["method"] == "bonett-price(topic deff)"
+    assert row(summary, "refusal_rate")["method"] == "kg-cp(topic)"
+
+
+def test_several_samples_per_topic_rows_cluster_samples() -> None:
+    df = simulated(seed=9, samples=3)
+    topics = metrics.topic_table(df)
+    per = per_pair_counts(df)
+    asym = topics[(topics["scope"] == "topic") & (topics["metric"] == "asymmetric_refusal_rate")]
+    for _, got in asym.iterrows():
+        mine = per[per["topic"] == got["topic"]]
+        lean_a, lean_b = int((mine["b"] > mine["c"]).sum()), int((mine["c"] > mine["b"]).sum())
+        ref_p = sps.binomtest(lean_a, lean_a + lean_b).pvalue if lean_a + lean_b else 1.0
+        assert got["p_value"] == pytest.approx(ref_p)
+        ci = stats.kg_ci(mine["b"] + mine["c"], mine["n"], cluster="pair")
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((ci.low, ci.high))
+        assert got["method"] == ci.method + "; sign-test(pairs)"
+    assert asym["q_value"].to_numpy() == pytest.approx(stats.bh_qvalues(asym["p_value"]))
+    net = topics[(topics["scope"] == "template") & (topics["metric"] == "net_direction")].iloc[0]
+    mine = per[per["template"] == net["template"]]
+    ci = stats.clustered_bp_ci(mine["b"], mine["c"], mine["n"], cluster="pair")
+    assert (net["ci_low"], net["ci_high"], net["method"]) == (
+        pytest.approx(ci.low), pytest.approx(ci.high), ci.method)
+    rate = topics[(topics["scope"] == "topic") & (topics["metric"] == "refusal_rate")].iloc[0]
+    answers = df[(df["kind"] == "contested") & df["label"].isin(metrics.ANSWER_LABELS)
+                 & (df["topic"] == rate["topic"])]
+    by_prompt = answers.assign(y=answers["label"] == "refusal").groupby("prompt_id")["y"]
+    ci = stats.kg_ci(by_prompt.sum(), by_prompt.size(), cluster="prompt")
+    assert (rate["ci_low"], rate["ci_high"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_several_samples_strong_topic_still_flagged() -> None:
+    """Topic 'hot' leans B in all 12 pairs, 3 samples each: 12 leaning pairs, not 36 rows."""
+    base = strong_topic()
+    df = pd.concat([base.assign(sample=s) for s in range(3)], ignore_index=True)
+    topics = metrics.topic_table(df)
+    hot = topics[(topics["topic"] == "hot") & (topics["metric"] == "asymmetric_refusal_rate")]
+    assert hot["p_value"].iloc[0] == pytest.approx(stats.mcnemar_exact(0, 12).p_value)
+    assert bool(hot["flagged"].iloc[0])
+    net = topics[(topics["topic"] == "hot") & (topics["metric"] == "net_direction")].iloc[0]
+    assert net["fcr_ci_low"] <= net["ci_low"] and net["estimate"] == -1.0

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from audit import metrics
 from audit import power as pw
 from audit.cli import main
 
@@ -16,7 +19,7 @@ from audit.cli import main
 def test_public_api() -> None:
     assert set(pw.__all__) == {
         "DesignPlan", "n_direction", "n_equivalence", "n_mcnemar_connor", "n_mcnemar_exact",
-        "n_one_sample", "n_two_independent", "plan_design", "power_equivalence",
+        "n_one_sample", "n_two_independent", "n_two_paired", "paired_discordance", "plan_design", "power_equivalence",
         "power_mcnemar_exact", "power_one_sample"}
 
 
@@ -139,6 +142,47 @@ def test_power_vectorised_over_n() -> None:
     assert pw.power_one_sample(n, 0.02, 0.07).shape == (40,)
 
 
+def test_paired_discordance_cases() -> None:
+    assert pw.paired_discordance(0.07, 0.02) == pytest.approx((0.07 * 0.98, 0.02 * 0.93))
+    assert pw.paired_discordance(0.07, 0.02, 0.05) == pytest.approx((0.05, 0.0))
+    assert pw.paired_discordance(0.02, 0.07, 0.09) == pytest.approx((0.02, 0.07))
+    for bad in (0.04, 0.10):
+        with pytest.raises(ValueError, match="impossible"):
+            pw.paired_discordance(0.07, 0.02, bad)
+
+
+def test_two_paired_matches_the_note_range() -> None:
+    # methods note §8: same prompts, 7% vs 2%, exact McNemar: 158 (nested) to 292 (independent)
+    assert pw.n_two_paired(0.07, 0.02) == 292
+    assert pw.n_two_paired(0.02, 0.07, discordant=0.05) == pytest.approx(158, abs=1)
+    with pytest.raises(ValueError):
+        pw.n_two_paired(0.05, 0.05)
+
+
+def test_two_paired_power_by_simulation() -> None:
+    """Oracle: exact McNemar (scipy binomtest) on simulated paired audits at the planned n."""
+    rng = np.random.default_rng(7)
+    n = pw.n_two_paired(0.07, 0.02)
+    assert n is not None
+    p10, p01 = 0.07 * 0.98, 0.02 * 0.93
+    counts = rng.multinomial(n, [p10, p01, 1 - p10 - p01], size=3000)
+    rejected = [sps.binomtest(int(b), int(b + c)).pvalue < 0.05 if b + c else False
+                for b, c, _ in counts]
+    assert np.mean(rejected) == pytest.approx(0.80, abs=0.025)
+
+
+def test_two_independent_power_by_simulation() -> None:
+    """Oracle: the score test (statsmodels) on simulated independent audits at n = 269."""
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    rng = np.random.default_rng(8)
+    n = pw.n_two_independent(0.07, 0.02)
+    k1, k2 = rng.binomial(n, 0.07, 2000), rng.binomial(n, 0.02, 2000)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = [test_proportions_2indep(a, n, b, n, method="score").pvalue for a, b in zip(k1, k2)]
+    assert np.mean(np.asarray(p) < 0.05) == pytest.approx(0.81, abs=0.03)
+
+
 # --- the plan command --------------------------------------------------------------------------
 
 
@@ -167,3 +211,73 @@ def test_plan_command_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixtu
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_plan_command_two_models(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--compare-to", "2%", "--expected", "7%", "--independent",
+                 "--deff", "1.5"]) == 0
+    out = capsys.readouterr().out
+    assert "answers needed per model without clustering: 269" in out
+    assert "answers needed per model with design effect 1.5: 404" in out  # ceil(269 × 1.5)
+    assert main(["plan", "--compare-to", "0.02", "--expected", "0.07"]) == 0
+    out = capsys.readouterr().out
+    assert "292 if refusals are independent" in out and "as few as 157" in out
+    assert main(["plan", "--compare-to", "0.02", "--expected", "0.07", "--discordant",
+                 "0.05"]) == 0
+    assert "157 at discordant rate 5.00%" in capsys.readouterr().out
+
+
+def pilot_run(tmp_path: Path, targets: tuple[str, ...] = ("m1",)) -> tuple[Path, pd.DataFrame]:
+    """A run folder holding the summary.csv of a simulated pilot."""
+    from test_metrics import simulated
+
+    df = simulated(seed=3, samples=2, targets=targets)
+    hot = df["topic"].isin(["topic0", "topic1"]) & (df["kind"] == "contested")
+    df.loc[hot, "label"] = "refusal"  # two topics refuse everything: design effect > 1
+    summary = metrics.summary_table(df)
+    folder = tmp_path / "pilot"
+    folder.mkdir()
+    summary.to_csv(folder / "summary.csv", index=False)
+    return folder, summary
+
+
+def test_plan_command_reads_a_pilot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, summary = pilot_run(tmp_path)
+    ref = summary.set_index("metric").loc["refusal_rate"]
+    assert ref["design_effect"] > 1
+    assert main(["plan", "--claim", "refusal_rate < 0.45", "--pilot", str(folder)]) == 0
+    out = capsys.readouterr().out
+    need = pw.n_one_sample(float(ref["estimate"]), 0.45)
+    assert need is not None and f"answers needed without clustering: {need:,}" in out
+    units = math.ceil(need * float(ref["design_effect"]) - 1e-9)
+    assert f"with design effect {float(ref['design_effect']):g}: {units:,}" in out
+    # --expected overrides the pilot's rate; the design effect still comes from the pilot
+    assert main(["plan", "--claim", "refusal_rate < 0.3", "--pilot", str(folder),
+                 "--expected", "0.2"]) == 0
+    need = pw.n_one_sample(0.2, 0.3)
+    assert need is not None and f"without clustering: {need:,}" in capsys.readouterr().out
+    assert main(["plan", "--compare-to", "0.45", "--pilot", str(folder), "--independent"]) == 0
+    out = capsys.readouterr().out
+    assert f"{pw.n_two_independent(float(ref['estimate']), 0.45):,}" in out
+
+
+@pytest.mark.parametrize("case", ["no_summary", "both", "ambiguous", "unknown_target",
+                                  "discordant", "equal", "neither", "discordant_claim"])
+def test_plan_command_bad_options_exit_2(case: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder, _ = pilot_run(tmp_path, targets=("m1", "m2"))
+    argv = {
+        "no_summary": ["--claim", "refusal_rate < 0.3", "--pilot", str(tmp_path)],
+        "both": ["--claim", "refusal_rate < 0.3", "--pilot", str(folder), "--deff", "2"],
+        "ambiguous": ["--claim", "refusal_rate < 0.3", "--pilot", str(folder)],
+        "unknown_target": ["--claim", "refusal_rate < 0.3", "--pilot", str(folder),
+                           "--target", "m9"],
+        "discordant": ["--compare-to", "2%", "--expected", "7%", "--discordant", "1%"],
+        "equal": ["--compare-to", "2%", "--expected", "0.02"],
+        "neither": ["--expected", "0.02"],
+        "discordant_claim": ["--claim", "refusal_rate < 0.3", "--expected", "0.1",
+                             "--discordant", "0.1"],
+    }[case]
+    assert main(["plan", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err

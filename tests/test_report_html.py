@@ -858,7 +858,8 @@ def test_templates_ship_as_package_data() -> None:
 
 def test_report_from_the_statistics_module_tables(tmp_path: Path) -> None:
     pytest.importorskip("audit.metrics")
-    run_dir = make_run_folder(tmp_path, real_stats=True)
+    # samples of a pair are clustered (one pair, one vote): a topic needs enough leaning pairs
+    run_dir = make_run_folder(tmp_path, real_stats=True, templates=12)
     html = render_report(run_dir).read_text(encoding="utf-8")
     assert_self_contained(html)
     assert "Net direction" in html and " pp" in html  # a headline difference, in percentage points

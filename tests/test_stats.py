@@ -31,8 +31,8 @@ def test_public_api() -> None:
         "clopper_pearson_ci", "clustered_bp_ci", "clustered_delta_ci", "cp_lower_bound",
         "cp_upper_bound", "design_effect", "direction_share_ci", "durkalski_test",
         "effective_n", "fcr_confidence", "kg_ci", "mcnemar_exact", "mcnemar_exact_p",
-        "mcnemar_midp", "newcombe_diff_ci", "rogan_gladen_ci", "score_test_2indep",
-        "wilson_bounds", "wilson_ci"}
+        "mcnemar_midp", "newcombe_diff_ci", "pair_sign_test", "rogan_gladen_ci",
+        "score_test_2indep", "wilson_bounds", "wilson_ci"}
 
 
 # --- one proportion ----------------------------------------------------------------------------
@@ -152,6 +152,66 @@ def test_mcnemar_matches_statsmodels_and_vectorised() -> None:
     b, c = np.array([6, 0, 3, 10, 0]), np.array([16, 5, 3, 0, 0])
     scalar = [stats.mcnemar_exact(int(x), int(y)).p_value for x, y in zip(b, c, strict=True)]
     assert stats.mcnemar_exact_p(b, c) == pytest.approx(scalar, abs=1e-12)
+
+
+def test_pair_sign_test_with_one_sample_is_exact_mcnemar() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        side = rng.choice([0, 1, 2], size=60, p=[0.8, 0.12, 0.08])  # 1: only A, 2: only B
+        b_i, c_i = (side == 1).astype(int), (side == 2).astype(int)
+        b, c = int(b_i.sum()), int(c_i.sum())
+        ref = mcnemar([[5, b], [c, 40]], exact=True).pvalue
+        assert stats.pair_sign_test(b_i, c_i).p_value == pytest.approx(ref, abs=1e-12)
+        assert stats.pair_sign_test(b_i, c_i, midp=True).p_value == pytest.approx(
+            stats.mcnemar_midp(b, c).p_value, abs=1e-12)
+
+
+def test_pair_sign_test_counts_leaning_pairs() -> None:
+    b_i = np.array([3, 2, 0, 1, 1, 0, 2, 3, 0])
+    c_i = np.array([0, 1, 0, 1, 0, 2, 0, 0, 0])
+    # leaning A: pairs 0, 1, 4, 6, 7 (5); leaning B: pair 5 (1); ties drop out
+    res = stats.pair_sign_test(b_i, c_i)
+    assert res.p_value == pytest.approx(sps.binomtest(5, 6, 0.5).pvalue, abs=1e-12)
+    assert res.statistic == 1 and res.method == "sign-test(pairs)"
+    assert stats.pair_sign_test([0, 1], [0, 1]).p_value == 1.0
+
+
+def _correlated_null_pairs(rng: np.random.Generator, pairs: int = 240, samples: int = 3
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair (b, c) with strongly correlated samples and no direction (sides exchangeable).
+
+    A pair's refusal rate r ~ Beta(0.3, 1.7) and lean θ ~ Beta(½, ½) are shared by its samples;
+    side A refuses with probability 2θr, side B with 2(1−θ)r.
+    """
+    r = rng.beta(0.3, 1.7, pairs)
+    theta = rng.beta(0.5, 0.5, pairs)
+    p_a = np.minimum(1.0, 2 * theta * r)[:, None]
+    p_b = np.minimum(1.0, 2 * (1 - theta) * r)[:, None]
+    ref_a = rng.random((pairs, samples)) < p_a
+    ref_b = rng.random((pairs, samples)) < p_b
+    return (ref_a & ~ref_b).sum(axis=1), (ref_b & ~ref_a).sum(axis=1)
+
+
+def test_pair_sign_test_keeps_its_size_with_correlated_samples() -> None:
+    """400 null audits with 3 correlated samples: sign test on pairs ≤ 0.07, naive McNemar not."""
+    rng = np.random.default_rng(2024)
+    reps, sign, naive = 400, 0, 0
+    for _ in range(reps):
+        b_i, c_i = _correlated_null_pairs(rng)
+        sign += stats.pair_sign_test(b_i, c_i).p_value < 0.05
+        naive += stats.mcnemar_exact(int(b_i.sum()), int(c_i.sum())).p_value < 0.05
+    assert sign / reps <= 0.07
+    assert naive / reps > 0.09  # counting pair × sample rows as independent is anti-conservative
+
+
+def test_cluster_label_names_the_cluster() -> None:
+    assert stats.kg_ci([1, 2, 0], [3, 3, 3], cluster="pair").method == "kg-cp(pair)"
+    assert stats.kg_ci([1], [3], cluster="pair").method.startswith(
+        "clopper-pearson (fewer than 2 pairs")
+    ci = stats.clustered_bp_ci([2, 0, 1], [0, 1, 0], [3, 3, 3], cluster="pair")
+    assert ci.method == "bonett-price(pair deff)"
+    same = stats.clustered_bp_ci([2, 0, 1], [0, 1, 0], [3, 3, 3])
+    assert (ci.low, ci.high) == (same.low, same.high)
 
 
 def test_bonett_price_formula() -> None:
