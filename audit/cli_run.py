@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -71,18 +72,20 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
     # a busy 2-core machine needs more than Prefect's default to start its temporary server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
-    precheck(config, resume_dir, run_id)
-    if not os.environ.get("PREFECT_API_URL"):  # Prefect will start a temporary server: stop it even after a kill
-        from audit.orphans import start_watchdog
+    from flows import local_api
 
-        start_watchdog()
+    api = local_api.start()  # without a Prefect API: a temporary one boots while we check and import
+    precheck(config, resume_dir, run_id)
     from flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
                               "run_id": run_id, "show_progress": progress and sys.stderr.isatty(),
                               "retry_errors": retry_errors}
+    if api is not None:
+        api.wait()
     try:
-        result = asyncio.run(audit_flow(**params))
+        with local_api.settings(api):
+            result = asyncio.run(audit_flow(**params))
     except ThresholdError:
         print_saved_headline(resume_dir, config, run_id)
         raise
@@ -116,9 +119,14 @@ def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | N
     from audit.prompts import load_prompt_set
 
     if resume_dir:
-        pl.resume_plan(Path(resume_dir))
+        from audit import journal as jr
+
+        plan = pl.resume_plan(Path(resume_dir))
+        jr.done_ids(plan.journal_path)  # a damaged journal is one line here, not a failed flow run
+        asyncio.run(pl.check_endpoints(plan.config.targets))
         return
     assert config is not None
+    check_writable(Path(config.reports_dir))
     from audit.claims import load_references
     from audit.config import safe_name
 
@@ -129,6 +137,21 @@ def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | N
     load_references(config.references)
     pl.read_calibration(config.calibration)
     asyncio.run(pl.check_endpoints(config.targets))
+
+
+def check_writable(folder: Path) -> None:
+    """ConfigError unless run folders can be made in ``folder``; writes nothing (the folder is
+    made when the run starts)."""
+    probe = folder.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"reports_dir {folder}: {probe} is a file, not a folder — pick a folder with --reports-dir")
+    try:  # the real test (root passes os.access everywhere; /proc refuses even root)
+        os.rmdir(tempfile.mkdtemp(prefix=".refusal-audit-probe-", dir=probe))
+    except OSError as exc:
+        raise ConfigError(f"reports_dir {folder}: cannot write in {probe} ({exc.strerror or exc}) — "
+                          "pick a writable folder with --reports-dir") from None
 
 
 def print_headline(result: dict[str, Any]) -> None:

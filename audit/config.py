@@ -26,6 +26,10 @@ def safe_name(text: str, max_len: int = 40) -> str:
     return slug or "target"
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_SECRET_QUERY = re.compile(r"(?i)(?:^|&)[^=&]*(?:key|token|secret|password|passwd|auth|sig)[^=&]*=")
+
+
 class Target(BaseModel):
     """One OpenAI-compatible endpoint and model to audit."""
 
@@ -47,11 +51,25 @@ class Target(BaseModel):
     @classmethod
     def _check_url(cls, value: str) -> str:
         parts = urlsplit(value)
+        if parts.username or parts.password or _SECRET_QUERY.search(parts.query):  # never echo a secret
+            raise ValueError("the URL holds credentials: put the key in the environment variable named by "
+                             "api_key_env, not in the URL")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"'{value}' is not an http(s) URL like http://127.0.0.1:8000/v1")
-        if parts.username or parts.password:
-            raise ValueError("put credentials in the environment variable named by api_key_env, not the URL")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+        except ValueError:
+            raise ValueError(f"'{value}' has a bad port: use a number from 1 to 65535, as in "
+                             "http://127.0.0.1:8000/v1") from None
         return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_env_name(cls, value: str) -> str:
+        if not _ENV_NAME.fullmatch(value):  # never echo it: it may be the key itself
+            raise ValueError("must be the NAME of an environment variable (letters, digits and _, e.g. "
+                             "OPENAI_API_KEY) that holds the key — never the key itself")
+        return value
 
     @property
     def label(self) -> str:
@@ -83,6 +101,7 @@ class JudgeSettings(BaseModel):
     threshold: float = Field(default=0.8, ge=0, le=1, description="ensemble: rules decide at or above this confidence.")
 
     _url = field_validator("base_url")(Target._check_url.__func__)  # type: ignore[attr-defined]
+    _env = field_validator("api_key_env")(Target._check_env_name.__func__)  # type: ignore[attr-defined]
 
 
 class AuditConfig(BaseModel):

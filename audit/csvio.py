@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
 
 import pandas as pd
 
@@ -41,3 +43,55 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     safe_frame(df).to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
     tmp.replace(path)
     return path
+
+
+class CsvWriter:
+    """``write_csv`` chunk by chunk: a CSV too big to hold as one frame, written as frames.
+
+    The header comes from the first chunk (every chunk must have the same columns); each chunk is
+    neutralised like ``write_csv``. The file is written to a temp file and renamed on a clean
+    exit (atomic, as ``write_csv``); on an exception the temp file is removed. With no chunk
+    written, the file holds the header of ``columns`` (if given) or nothing.
+
+        with CsvWriter(path, columns) as out:
+            for frame in frames:
+                out.write(frame)
+    """
+
+    def __init__(self, path: Path, columns: list[str] | None = None) -> None:
+        if not path.parent.is_dir():
+            raise InputError(path, None, f"the folder {path.parent} does not exist", "create it or pick another -o path")
+        self.path = path
+        self.columns = list(columns) if columns is not None else None
+        self.rows = 0
+        self._tmp = path.with_suffix(path.suffix + ".tmp")
+        self._fh: IO[str] | None = None
+        self._header = False
+
+    def __enter__(self) -> Self:
+        self._fh = self._tmp.open("w", encoding="utf-8", newline="")
+        return self
+
+    def write(self, df: pd.DataFrame) -> None:
+        """Append the rows of ``df`` (the header too, the first time)."""
+        assert self._fh is not None, "use CsvWriter as a context manager"
+        if self.columns is None:
+            self.columns = list(df.columns)
+        elif list(df.columns) != self.columns:
+            raise ValueError(f"chunk columns {list(df.columns)} differ from {self.columns}")
+        safe_frame(df).to_csv(self._fh, index=False, header=not self._header, lineterminator="\n")
+        self._header = True
+        self.rows += len(df)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self._fh is not None
+        try:
+            if exc_type is None and not self._header and self.columns is not None:
+                pd.DataFrame(columns=self.columns).to_csv(self._fh, index=False, lineterminator="\n")
+        finally:
+            self._fh.close()
+        if exc_type is None:
+            self._tmp.replace(self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -51,19 +51,45 @@ def _last_newline(fh: Any, size: int) -> int:
 
 def iter_records(path: Path) -> Iterator[dict[str, Any]]:
     """Stream the journal's records; a torn last line is skipped, any other bad line is an error."""
+    for _, rec in iter_offsets(path):
+        yield rec
+
+
+def iter_offsets(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream ``(byte offset of the line, record)``; same rules as :func:`iter_records`.
+
+    An offset lets a later pass re-read one record (:func:`read_at`) instead of keeping it.
+    """
     if not path.exists():
         return
+    offset = 0
     with path.open("rb") as fh:
         for no, raw in enumerate(fh, start=1):
+            here, offset = offset, offset + len(raw)
             if not raw.strip():
                 continue
             try:
-                yield json.loads(raw)
+                yield here, json.loads(raw)
             except json.JSONDecodeError:
                 if not raw.endswith(b"\n"):
                     return  # torn last line: repaired on the next open for writing
                 raise InputError(path, no, "the journal line is not valid JSON",
                                  "the file was edited by hand; restore it or delete that line") from None
+
+
+def read_at(path: Path, offsets: Iterable[int]) -> Iterator[dict[str, Any]]:
+    """The records starting at ``offsets`` (from :func:`iter_offsets`), in the order given.
+
+    Offsets in increasing order read the file sequentially; a jump is one seek.
+    """
+    with path.open("rb") as fh:
+        pos = 0
+        for off in offsets:
+            if off != pos:
+                fh.seek(off)
+            raw = fh.readline()
+            pos = off + len(raw)
+            yield json.loads(raw)
 
 
 def done_ids(path: Path, key: str = "request_id", *, answered_only: bool = False) -> set[str]:

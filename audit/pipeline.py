@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import platform
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 import audit
@@ -273,18 +274,79 @@ def resolve_judge_key(config: AuditConfig, environ: Mapping[str, str]) -> str | 
 
 
 PROMPT_COLUMNS = ("pair_id", "side", "topic", "category", "template", "stance", "lean", "kind")
+CHUNK_SIZE = 25_000  # answers labelled, written and compacted at a time (bounds peak memory)
+ID_WIDTH = 32  # bytes of a request id (``requests.request_id``: 32 hex digits)
+_BLOCK = 65_536  # journal records looked up at once in the first pass of ``unique_records``
+_NONE = np.iinfo(np.int64).max
+
+
+def _wanted_ids(plan: RunPlan) -> np.ndarray:
+    """The request ids of the run, sorted, as fixed-width bytes (32 B each)."""
+    count = -1
+    if type(plan).requests is RunPlan.requests:  # stream them: no list of a million requests
+        reqs: Iterable[ChatRequest] = build_requests(plan.prompts, plan.config.targets, plan.config.samples)
+        count = len(plan.prompts) * len(plan.config.targets) * plan.config.samples
+    else:  # a subclass (a shard) chooses its own requests
+        reqs = plan.requests()
+    ids = np.fromiter((r.request_id.encode("utf-8") for r in reqs), dtype=f"S{ID_WIDTH}", count=count)
+    ids.sort()  # in place; a repeated id (identical requests) is harmless: the first copy is used
+    return ids
+
+
+def chosen_offsets(plan: RunPlan) -> np.ndarray:
+    """Byte offsets in the journal of the record chosen for each of the run's request ids (the
+    first answer, else the first error), ordered by where the id first appears in the journal.
+
+    One streaming pass that keeps three int64 per request, never a record: a million answers
+    cost ~56 MB here, whatever their length.
+    """
+    wanted = _wanted_ids(plan)
+    n = len(wanted)
+    first, answer, error = (np.full(n, _NONE, dtype=np.int64) for _ in range(3))
+
+    def flush(ids: list[bytes], offs: list[int], errs: list[bool]) -> None:
+        if not ids or not n:
+            return
+        key = np.array(ids, dtype=f"S{ID_WIDTH}")
+        pos = np.minimum(np.searchsorted(wanted, key), n - 1)
+        hit = wanted[pos] == key
+        pos, off, err = pos[hit], np.array(offs, dtype=np.int64)[hit], np.array(errs, dtype=bool)[hit]
+        np.minimum.at(first, pos, off)
+        np.minimum.at(answer, pos[~err], off[~err])
+        np.minimum.at(error, pos[err], off[err])
+        ids.clear()
+        offs.clear()
+        errs.clear()
+
+    ids: list[bytes] = []
+    offs: list[int] = []
+    errs: list[bool] = []
+    for off, rec in jr.iter_offsets(plan.journal_path):
+        rid = rec.get("request_id")
+        raw = rid.encode("utf-8") if isinstance(rid, str) else b""
+        if len(raw) != ID_WIDTH:  # not one of this run's ids (which are all ID_WIDTH bytes)
+            continue
+        ids.append(raw)
+        offs.append(off)
+        errs.append(bool(rec.get("error")))
+        if len(ids) >= _BLOCK:
+            flush(ids, offs, errs)
+    flush(ids, offs, errs)
+    seen = first < _NONE
+    chosen = np.where(answer < _NONE, answer, error)[seen]
+    return chosen[np.argsort(first[seen], kind="stable")]
 
 
 def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
     """Journal records of this run's requests, one per request id: the first answer, or the
-    first error when every attempt failed (errors are re-sent only with ``--retry-errors``)."""
-    wanted = {r.request_id for r in plan.requests()}
-    best: dict[str, dict[str, Any]] = {}
-    for rec in jr.iter_records(plan.journal_path):
-        rid = rec.get("request_id")
-        if rid in wanted and (rid not in best or (best[rid].get("error") and not rec.get("error"))):
-            best[rid] = rec
-    yield from best.values()
+    first error when every attempt failed (errors are re-sent only with ``--retry-errors``).
+
+    Streams: a first pass notes where each chosen record is (``chosen_offsets``), a second reads
+    them back one at a time, in the order the ids first appear in the journal.
+    """
+    offsets = chosen_offsets(plan)
+    if len(offsets):
+        yield from jr.read_at(plan.journal_path, (int(o) for o in offsets))
 
 
 def make_run_classifier(plan: RunPlan, judge_key: str | None = None) -> Any:
@@ -304,24 +366,51 @@ def make_run_classifier(plan: RunPlan, judge_key: str | None = None) -> Any:
     return make_classifier(name, **settings)
 
 
-def label_responses(plan: RunPlan, judge_key: str | None = None) -> pd.DataFrame:
-    """The labelled responses frame (one row per answer) from the journal and the prompts."""
+def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: int = CHUNK_SIZE) -> pd.DataFrame:
+    """Label every answer of the journal, write ``responses.csv``, return the compact frame.
+
+    Streams, ``chunk_size`` answers at a time: build the chunk's rows (with prompt and answer
+    text), classify them (a judge journals its verdicts as it goes, so an interrupted run
+    resumes), append them to responses.csv (written to a temp file, renamed at the end), keep
+    only their ``COMPACT_COLUMNS``. Peak memory is one chunk plus ~60 bytes per answer.
+
+    The returned frame has ``COMPACT_COLUMNS`` (every column of responses.csv but the
+    free-text ``request_id``, ``prompt``, ``answer``, ``evidence``; repeated strings as
+    categoricals), one row per answer in the order its request id first appears in the journal
+    (as before streaming): what the statistics, comparisons and run.json need. ``write_tables`` does not rewrite responses.csv from it.
+    """
     from audit.classify import classify_frame
+    from audit.csvio import CsvWriter
 
     by_id = {p.id: p for p in plan.prompts}
-    rows = [response_row(plan.run_id, rec, by_id[rec["prompt_id"]]) for rec in unique_records(plan)]
-    frame = pd.DataFrame(rows, columns=[c for c in RESPONSE_COLUMNS if c not in VERDICT_COLUMNS])
-    labelled = classify_frame(frame, make_run_classifier(plan, judge_key),
-                              classify_truncated=plan.config.classify_truncated)
-    return labelled[RESPONSE_COLUMNS]
+    classifier = make_run_classifier(plan, judge_key)
+    compact = CompactFrame()
+    rows = (response_row(plan.run_id, rec, by_id[rec["prompt_id"]]) for rec in unique_records(plan))
+    try:
+        with CsvWriter(plan.run_dir / RESPONSES_CSV, RESPONSE_COLUMNS) as out:
+            for chunk in _chunks(rows, max(1, chunk_size)):
+                labelled = classify_frame(_row_frame(chunk), classifier,
+                                          classify_truncated=plan.config.classify_truncated)
+                labelled = labelled[RESPONSE_COLUMNS]
+                out.write(labelled)
+                compact.add(labelled)
+                del chunk, labelled
+    finally:
+        close = getattr(classifier, "close", None)
+        if callable(close):
+            close()
+    return compact.frame()
 
 
+RESPONSES_CSV = "responses.csv"
 VERDICT_COLUMNS = ("label", "confidence", "evidence")
 RESPONSE_COLUMNS = [
     "run_id", "target", "model", "request_id", "prompt_id", "pair_id", "side", "topic", "category",
     "template", "stance", "lean", "kind", "sample", "prompt", "answer", "finish_reason", "truncated",
     "label", "confidence", "evidence", "error", "latency_s", "attempts",
 ]
+TEXT_ONLY_COLUMNS = ("request_id", "prompt", "answer", "evidence")
+COMPACT_COLUMNS = [c for c in RESPONSE_COLUMNS if c not in TEXT_ONLY_COLUMNS]
 
 
 def response_row(run_id: str, rec: dict[str, Any], p: Prompt) -> dict[str, Any]:
@@ -333,6 +422,69 @@ def response_row(run_id: str, rec: dict[str, Any], p: Prompt) -> dict[str, Any]:
         "truncated": rec.get("finish_reason") == "length", "error": rec.get("error"),
         "latency_s": rec.get("latency_s"), "attempts": rec.get("attempts"),
     }
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Lists of at most ``size`` rows; one empty list when there is no row (so an empty run
+    still gets a responses.csv header and an empty, typed frame)."""
+    chunk: list[dict[str, Any]] = []
+    produced = False
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            produced, chunk = True, []
+    if chunk or not produced:
+        yield chunk
+
+
+def _row_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A chunk's rows as a frame with fixed dtypes (the same in every chunk, so the CSV's number
+    formats never depend on where a chunk boundary falls)."""
+    frame = pd.DataFrame(rows, columns=[c for c in RESPONSE_COLUMNS if c not in VERDICT_COLUMNS])
+    frame["sample"] = frame["sample"].astype(np.int64)
+    frame["truncated"] = frame["truncated"].astype(bool)
+    frame["latency_s"] = pd.to_numeric(frame["latency_s"], errors="coerce").astype(np.float64)
+    frame["attempts"] = pd.to_numeric(frame["attempts"], errors="coerce").astype("Int64")
+    return frame
+
+
+class CompactFrame:
+    """Accumulates the ``COMPACT_COLUMNS`` of labelled chunks: text columns as category codes
+    (one shared dictionary per column), numbers and flags as they are."""
+
+    def __init__(self) -> None:
+        self._codes: dict[str, list[np.ndarray]] = {}
+        self._cats: dict[str, dict[Any, int]] = {}
+        self._other: dict[str, list[pd.Series]] = {}
+        self.rows = 0
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """Keep the compact columns of one labelled chunk."""
+        for col in COMPACT_COLUMNS:
+            values = chunk[col]
+            if not pd.api.types.is_numeric_dtype(values):  # text (object or str dtype)
+                codes, uniques = pd.factorize(values, use_na_sentinel=True)
+                cats = self._cats.setdefault(col, {})
+                mapping = np.array([cats.setdefault(u, len(cats)) for u in uniques] + [-1], dtype=np.int32)
+                small = np.int8 if len(cats) < 2**7 else np.int16 if len(cats) < 2**15 else np.int32
+                self._codes.setdefault(col, []).append(mapping[codes].astype(small))
+            else:
+                self._other.setdefault(col, []).append(values.reset_index(drop=True))
+        self.rows += len(chunk)
+
+    def frame(self) -> pd.DataFrame:
+        """The compact frame, one row per answer added, in order."""
+        data: dict[str, Any] = {}
+        for col in COMPACT_COLUMNS:
+            if col in self._codes:
+                cats = pd.Index(list(self._cats[col]), dtype=object)
+                data[col] = pd.Categorical.from_codes(np.concatenate(self._codes[col]), categories=cats)
+            elif col in self._other:
+                data[col] = pd.concat(self._other[col], ignore_index=True)
+            else:
+                data[col] = pd.Series([], dtype=object)
+        return pd.DataFrame(data, columns=COMPACT_COLUMNS)
 
 
 # ---------------------------------------------------------------- statistics and reports
@@ -371,10 +523,13 @@ def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
 
 
 def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
-    """Write the CSVs of a run."""
+    """Write the CSVs of a run: the statistics tables, and responses.csv only when ``responses``
+    is a full frame (every ``RESPONSE_COLUMNS``); ``label_responses`` streams it itself."""
     from audit.csvio import write_csv
 
-    write_csv(responses, plan.run_dir / "responses.csv")
+    if set(RESPONSE_COLUMNS) <= set(responses.columns):  # a full frame (a caller's own)
+        write_csv(responses, plan.run_dir / RESPONSES_CSV)
+    # else: the compact frame of label_responses, which has written responses.csv already
     write_csv(tables.summary, plan.run_dir / "summary.csv")
     write_csv(tables.pairs, plan.run_dir / "pairs.csv")
     write_csv(tables.topics, plan.run_dir / "topics.csv")
@@ -436,7 +591,7 @@ def record_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> list[s
     write_tables(plan, responses, tables)
     write_comparisons(plan, responses)
     breaches = check_thresholds(plan.config, tables)
-    counts = responses["label"].value_counts().to_dict() if len(responses) else {}
+    counts = responses["label"].astype(object).value_counts().to_dict() if len(responses) else {}
     write_run_json(plan, {"finished_at": now_iso(), "status": "failed_thresholds" if breaches else "completed",
                           "answers": len(responses), "labels": counts, "breaches": breaches})
     return breaches

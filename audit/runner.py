@@ -286,5 +286,7 @@ async def preflight(base_url: str, timeout: float = 5.0) -> str | None:
         return f"cannot connect to {base_url} ({exc})"
     except httpx.TimeoutException:
         return f"{base_url} did not answer within {timeout:g} s"
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a port that speaks something else than HTTP
+        return f"{base_url} does not answer HTTP ({type(exc).__name__}: {exc})"
     return None
 

@@ -99,3 +99,77 @@ def test_control_line_helper_is_valid(tmp_path: Path) -> None:
     from audit.prompts import load_prompt_set
 
     assert len(load_prompt_set(write_set(tmp_path / "c.jsonl", [control_line(1, "control_refuse")]))) == 1
+
+
+SECRET = "sk-DISTINCTIVE-bad-input-0123456789"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--base-url", "http://127.0.0.1:99999/v1"], "bad port"),
+    (["--base-url", "http://127.0.0.1:abc/v1"], "bad port"),
+    (["--base-url", f"http://127.0.0.1:9/v1?api_key={SECRET}"], "the URL holds credentials"),
+    (["--base-url", "http://127.0.0.1:9/v1", "--api-key-env", SECRET], "the NAME of an environment variable"),
+    (["--base-url", "http://nonexistent.invalid/v1"], "cannot connect"),  # DNS failure
+])
+def test_bad_endpoint_settings_are_one_line_and_never_echo_a_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
+    prompts = mini_set(tmp_path / "set.jsonl")
+    assert run(tmp_path, "--model", "m", "--prompts", str(prompts), *args) == 2
+    err = one_line_error(capsys)
+    assert needle in err and SECRET not in err
+    assert not (tmp_path / "reports").exists()
+
+
+def test_an_endpoint_that_does_not_speak_http(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer_garbage() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\x00\x01garbage\r\n\r\n")
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    try:
+        assert run(tmp_path, "--model", "m", "--prompts", str(mini_set(tmp_path / "set.jsonl")), "--base-url", url) == 2
+    finally:
+        listener.close()
+    assert "does not answer HTTP" in one_line_error(capsys)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_reports_dir_that_cannot_be_written(tmp_path: Path, fake_server: FakeOpenAI,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    prompts = mini_set(tmp_path / "set.jsonl")
+    assert main(["run", "--reports-dir", str(blocker / "reports"), "--no-progress", "--base-url", fake_server.url,
+                 "--model", "m", "--prompts", str(prompts)]) == 2
+    assert "is a file, not a folder" in one_line_error(capsys)
+    assert len(fake_server.state.log) == 0
+
+
+def test_resume_checks_the_journal_and_the_endpoint_before_prefect_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prompts = mini_set(tmp_path / "set.jsonl")
+    with FakeOpenAI() as fake:
+        assert run(tmp_path, "--model", "m", "--prompts", str(prompts), "--base-url", fake.url, "--run-id", "r") == 0
+    capsys.readouterr()
+    run_dir = tmp_path / "reports" / "r"
+    assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 2  # the endpoint is gone
+    assert "cannot connect" in one_line_error(capsys)
+    journal = run_dir / "responses.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join([lines[0], "{not json\n", *lines[1:]]))  # damage in the middle, not a torn end
+    assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 2
+    assert "responses.jsonl:2" in one_line_error(capsys)

@@ -40,3 +40,14 @@ def test_a_corrupt_line_in_the_middle_is_an_input_error(tmp_path: Path) -> None:
     path.write_bytes(b'{"request_id":"a"}\nnot json\n{"request_id":"b"}\n')
     with pytest.raises(InputError, match=r"responses.jsonl:2"):
         jr.done_ids(path)
+
+
+def test_offsets_read_back_the_same_records_in_any_order(tmp_path: Path) -> None:
+    path = tmp_path / "responses.jsonl"
+    path.write_bytes('{"request_id":"a","answer":"ü"}\n\n{"request_id":"b"}\n{"request_id":"c"}\n{"torn'.encode())
+    pairs = list(jr.iter_offsets(path))
+    assert [r for _, r in pairs] == list(jr.iter_records(path)) == [
+        {"request_id": "a", "answer": "ü"}, {"request_id": "b"}, {"request_id": "c"}]
+    offsets = [o for o, _ in pairs]
+    assert list(jr.read_at(path, offsets[::-1])) == [r for _, r in pairs][::-1]
+    assert list(jr.read_at(path, [offsets[0], offsets[2]])) == [pairs[0][1], pairs[2][1]]

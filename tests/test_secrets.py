@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -30,10 +31,36 @@ def test_the_key_is_in_no_output(tmp_path: Path, fake_server: FakeOpenAI, monkey
     leaks = [str(p) for p in (tmp_path / "reports").rglob("*") if p.is_file() and _leaks(p.read_bytes())]
     home = Path(os.environ["PREFECT_HOME"])
     leaks += [str(p) for p in home.rglob("*") if p.is_file() and _leaks(p.read_bytes())]
+    # the Prefect database (flow run parameters, artifacts, logs, events) lives elsewhere in the harness
+    database = prefect_database()
+    assert database.is_file()
+    leaks += [str(p) for p in database.parent.glob(database.name + "*") if _leaks(p.read_bytes())]
+    artifacts = asyncio.run(artifacts_and_logs())
+    assert "Headline" in artifacts or "headline" in artifacts  # the artifacts were read ...
+    assert not _leaks(artifacts.encode())  # ... and hold no key
     assert leaks == []
     assert not _leaks((out + err).encode())
     journal = (tmp_path / "reports" / "s" / "responses.jsonl").read_text()
     assert "Incorrect API key provided" in journal  # the failure is recorded, without the key
+
+
+def prefect_database() -> Path:
+    """The SQLite file of the Prefect server the tests run against."""
+    from prefect.settings import get_current_settings
+
+    url = str(get_current_settings().server.database.connection_url.get_secret_value())
+    return Path(url.split(":///", 1)[1])
+
+
+async def artifacts_and_logs() -> str:
+    """Every artifact and log line the server holds, as JSON text."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        artifacts = (await client.request("POST", "/artifacts/filter", json={})).json()
+        logs = (await client.request("POST", "/logs/filter", json={})).json()
+        runs = (await client.request("POST", "/flow_runs/filter", json={})).json()
+    return json.dumps([artifacts, logs, [r.get("parameters") for r in runs]])
 
 
 def _leaks(data: bytes) -> bool:
