@@ -38,6 +38,8 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/throughput.py
 	$(PY) bench/classifier_eval.py
 	$(PY) bench/coverage.py
+	$(PY) bench/report_speed.py
+	$(PY) bench/journal_memory.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check audit flows tests bench

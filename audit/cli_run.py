@@ -122,6 +122,9 @@ def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | N
         from audit import journal as jr
 
         plan = pl.resume_plan(Path(resume_dir))
+        if cut := jr.repair(plan.journal_path):  # a kill in the middle of a write
+            print(f"{plan.journal_path}: cut a torn last line ({cut} bytes) left by an interrupted run; "
+                  "that request will be sent again", file=sys.stderr)
         jr.done_ids(plan.journal_path)  # a damaged journal is one line here, not a failed flow run
         asyncio.run(pl.check_endpoints(plan.config.targets))
         return

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 import audit
 from audit import journal as jr
@@ -100,14 +101,31 @@ def plan_run(config: AuditConfig, run_id: str | None = None) -> RunPlan:
 def resume_plan(run_dir: Path) -> RunPlan:
     """Re-open a run folder written by ``plan_run``."""
     meta = read_run_json(run_dir)
-    if meta.get("format", 0) > RUN_FORMAT:
-        raise InputError(run_dir / "run.json", None, f"written by a newer refusal-audit (format {meta['format']})",
-                         "upgrade refusal-audit to resume it")
-    config = AuditConfig.model_validate(meta["config"])
+    where = run_dir / "run.json"
+    fix = "restore run.json from a backup, or start a new run"
+    if not isinstance(meta, dict):
+        raise InputError(where, None, "is not a JSON object", fix)
+    fmt = meta.get("format", 0)
+    if not isinstance(fmt, int) or isinstance(fmt, bool):
+        raise InputError(where, None, f"field 'format' is {fmt!r}, not a number", fix)
+    if fmt > RUN_FORMAT:
+        raise InputError(where, None, f"written by a newer refusal-audit (format {fmt})", "upgrade refusal-audit to resume it")
+    for key, kind in (("run_id", str), ("config", dict), ("prompt_set", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise InputError(where, None, f"field '{key}' is missing or not a {kind.__name__}", fix)
+    try:
+        config = AuditConfig.model_validate(meta["config"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InputError(where, None, f"field 'config.{loc}': {first['msg']}", fix) from None
     path = run_dir / "prompts.jsonl"
     prompts = load_prompt_set(path).prompts
     ps = meta["prompt_set"]
-    prompt_set = PromptSet(ps["name"], ps["version"], ps["sha256"], ps["path"], prompts)
+    try:
+        prompt_set = PromptSet(str(ps["name"]), str(ps["version"]), str(ps["sha256"]), str(ps["path"]), prompts)
+    except KeyError as exc:
+        raise InputError(where, None, f"field 'prompt_set.{exc.args[0]}' is missing", fix) from None
     return RunPlan(meta["run_id"], run_dir, config, prompt_set, prompts)
 
 

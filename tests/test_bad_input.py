@@ -173,3 +173,36 @@ def test_resume_checks_the_journal_and_the_endpoint_before_prefect_starts(
     journal.write_text("".join([lines[0], "{not json\n", *lines[1:]]))  # damage in the middle, not a torn end
     assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 2
     assert "responses.jsonl:2" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("meta,needle", [
+    ([1, 2], "is not a JSON object"),
+    ({"format": "x", "run_id": "r"}, "field 'format' is 'x'"),
+    ({"format": 1, "run_id": "r"}, "field 'config' is missing"),
+    ({"format": 1, "run_id": "r", "config": {"samples": "many"}, "prompt_set": {}}, "field 'config.samples'"),
+    ({"format": 1, "run_id": "r", "config": {}, "prompt_set": {"name": "x"}}, "field 'prompt_set.version'"),
+])
+def test_a_damaged_run_json_on_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str], meta: object,
+                                      needle: str) -> None:
+    run_dir = tmp_path / "reports" / "r"
+    run_dir.mkdir(parents=True)
+    write_set(run_dir / "prompts.jsonl", pair_lines("taxes", "argue"))
+    (run_dir / "run.json").write_text(json.dumps(meta))
+    assert main(["run", "--resume", str(run_dir), "--no-progress"]) == 2
+    err = one_line_error(capsys)
+    assert "run.json" in err and needle in err
+
+
+def test_a_torn_last_journal_line_is_cut_and_said_on_resume(tmp_path: Path, fake_server: FakeOpenAI,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    prompts = mini_set(tmp_path / "set.jsonl")
+    assert run(tmp_path, "--model", "m", "--prompts", str(prompts), "--base-url", fake_server.url, "--run-id", "t") == 0
+    journal = tmp_path / "reports" / "t" / "responses.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:-1]) + lines[-1][:40])  # the last write was cut by a kill
+    capsys.readouterr()
+    sent = len(fake_server.state.log)
+    assert main(["run", "--resume", str(journal.parent), "--no-progress"]) == 0
+    assert f"cut a torn last line ({len(lines[-1][:40])} bytes)" in capsys.readouterr().err
+    ids = [json.loads(line)["request_id"] for line in journal.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 20 and len(fake_server.state.log) == sent + 1  # only the torn one again
