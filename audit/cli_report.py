@@ -20,7 +20,7 @@ def report(
         bool, typer.Option("--history", help="Write index.html: all runs and trends.")
     ] = False,
     reports_root: Annotated[
-        Path, typer.Option("--reports-root", help="Folder holding the run folders.")
+        Path, typer.Option("--reports-root", "--reports-dir", help="Folder holding the run folders.")
     ] = Path("reports"),
 ) -> None:
     """Re-render report.html from a run folder's files (no endpoint needed).

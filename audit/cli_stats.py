@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -296,9 +297,14 @@ def compare(
     table = compare_runs(part_a, part_b, label_a=label_a, label_b=label_b)
     write_csv(table, output)
     for row in table.itertuples():
-        typer.echo(f"{row.metric}: {label_a} {row.estimate_a:.2%} vs {label_b} "
-                   f"{row.estimate_b:.2%} ({row.design}) — {row.verdict}")
+        typer.echo(f"{row.metric}: {label_a} {_pct(row.estimate_a)} vs {label_b} "
+                   f"{_pct(row.estimate_b)} ({row.design}) — {row.verdict}")
     typer.echo(f"wrote {output}")
+
+
+def _pct(value: float) -> str:
+    """A rate as a percentage; "n/a" when there is none (no units of that kind)."""
+    return "n/a" if value is None or math.isnan(value) else f"{value:.2%}"
 
 
 def register(app: typer.Typer) -> None:

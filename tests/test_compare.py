@@ -150,3 +150,9 @@ def test_compare_command_errors_exit_2(tmp_path: Path, case: str,
     assert main([*argv, "-o", str(tmp_path / "x.csv")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_compare_prints_n_a_for_a_rate_without_units() -> None:
+    from audit.cli_stats import _pct
+
+    assert _pct(float("nan")) == "n/a" and _pct(0.0712) == "7.12%"
