@@ -62,6 +62,10 @@ class LocalApi:
                 self.process.wait(timeout=10)
 
 
+_RUNNING: LocalApi | None = None
+"""This process's temporary server, reused by later runs in the same process."""
+
+
 def needed() -> bool:
     """True when Prefect would start a temporary server: no API URL, temporary servers allowed."""
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
@@ -78,8 +82,11 @@ def _free_port() -> int:
 def start() -> LocalApi | None:
     """Start the temporary server (None when a Prefect API is configured). Before the flow runs,
     call ``wait()`` and run the flow inside ``settings()``."""
+    global _RUNNING
     if not needed():
         return None
+    if _RUNNING is not None and _RUNNING.process.poll() is None:  # one per process, as Prefect's own
+        return _RUNNING
     import prefect
     from prefect.settings import get_current_settings
 
@@ -95,6 +102,7 @@ def start() -> LocalApi | None:
          "--log-level", "error", "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL)
     api = LocalApi(process, f"http://127.0.0.1:{port}/api")
     atexit.register(api.stop)
+    _RUNNING = api
     return api
 
 

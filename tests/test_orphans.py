@@ -84,3 +84,21 @@ def test_a_sigkilled_run_leaves_no_temporary_prefect_server(tmp_path: Path) -> N
                 cli.kill()
             for pid in orphans.temporary_servers(cli.pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_runs_in_one_process_share_one_temporary_server(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from audit.cli import main
+    from flows import local_api
+
+    prompts = mini_set(tmp_path / "set.jsonl")
+    before = orphans.temporary_servers(os.getpid())
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # no Prefect API: a temporary one
+        for run_id in ("one", "two"):
+            assert main(["run", "--base-url", fake_server.url, "--model", "m", "--prompts", str(prompts),
+                         "--reports-dir", str(tmp_path / "reports"), "--run-id", run_id, "--no-progress"]) == 0
+        assert local_api._RUNNING is not None
+        started = orphans.temporary_servers(os.getpid()) - before
+        assert started <= {local_api._RUNNING.process.pid}  # both runs used one server (maybe an earlier one)
+        assert local_api._RUNNING.process.pid in orphans.temporary_servers(os.getpid())
