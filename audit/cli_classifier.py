@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -241,16 +242,44 @@ def classify_command(
 
 
 def read_responses(path: Path, columns: Sequence[str]) -> pd.DataFrame:
-    """A CSV as text columns; a missing file or column raises InputError."""
+    """A CSV as text columns; a missing file or column, or a row with more fields than the
+    header, raises InputError (naming the file and, for a ragged row, its line)."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="error")
     except FileNotFoundError:
         raise InputError(path, None, "no such file", "check the path") from None
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(path, None, f"not a readable CSV file ({str(exc).strip()[:120]})",
-                         "save it as UTF-8 CSV with a header row") from None
+        raise ragged_row(path) or InputError(
+            path, None, f"not a readable CSV file ({' '.join(str(exc).split())[:120]})",
+            "save it as UTF-8 CSV with a header row") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # the first row had more fields than the header: pandas took the extra leading fields
+        # as an index and shifted every column, so answers would be read from the wrong column
+        raise ragged_row(path) or InputError(path, 2, "the row has more fields than the header",
+                                             _RAGGED_FIX)
     for col in columns:
         if col not in frame.columns:
             raise InputError(path, 1, f"no column {col!r} (columns: {', '.join(frame.columns)})",
                              "name the right one with --prompt-column / --response-column")
     return frame
+
+
+_RAGGED_FIX = "quote fields that hold commas (\"a, b\") or name every column in the header"
+
+
+def ragged_row(path: Path) -> InputError | None:
+    """The InputError for the first row with more fields than the header (its first physical
+    line), or None if there is none or the file cannot be read as CSV here."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            start = reader.line_num + 1
+            for row in reader:
+                if len(row) > len(header):
+                    return InputError(path, start, f"the row has {len(row)} fields but the header "
+                                      f"has {len(header)}", _RAGGED_FIX)
+                start = reader.line_num + 1
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None

@@ -1,7 +1,9 @@
 """CSV output that spreadsheets cannot turn into formulas.
 
-Model output is hostile input: a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a
-carriage return is prefixed with a single quote (OWASP's advice), unless it is a plain number.
+Model output is hostile input: a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab, a
+carriage return (OWASP's CSV Injection page) or a NUL character (OWASP ASVS 5.0, V1.2.10) is
+prefixed with a single quote, unless it is a plain number. A cell that begins with a space
+(`` =1``) is left alone: neither list names it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pandas as pd
 
 from audit.errors import InputError
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 

@@ -18,8 +18,13 @@ it, else ``default``. Directives:
 ``malformed``           HTTP 200 whose body is not JSON
 ``status:CODE``         an error status (e.g. 500, 503, 400) every time
 ``429x:N``              429 (with ``Retry-After: 0``) the first N times, then comply
+``429x:N:SECS``         429 with ``Retry-After: SECS`` the first N times, then comply
+``429ms:N:MS``          429 with ``retry-after-ms: MS`` (no Retry-After) the first N times, then comply
 ``429nora:N``           429 without Retry-After the first N times, then comply
 ``5xx:N``               503 the first N times, then comply
+``5xx:N:CODE``          status CODE (e.g. 500, 502) the first N times, then comply
+``say:TEXT``            answer TEXT verbatim (finish_reason ``stop``); in a prompt TEXT cannot
+                        hold ``]``, in a ``script`` value it can
 ``slow:SECONDS``        comply after a delay
 ``hang``                never answer (the client's timeout must fire)
 ``reset``               send half a response, then reset the connection
@@ -112,7 +117,8 @@ def _error_reply(status: int, message: str, headers: dict[str, str] | None = Non
 
 def decide(directive: str, arg: str | None, seen: int, model: str, text: str) -> Reply:
     """Turn a directive into a reply; ``seen`` is how many times this body was sent."""
-    n = int(arg) if arg and arg.isdigit() else 1
+    head, _, extra = (arg or "").partition(":")  # "N:EXTRA" for 429x, 429ms and 5xx
+    n = int(head) if head.isdigit() else 1
     topic = text[:60]
     simple = {
         "comply": lambda: _json_reply(completion(model, COMPLY.format(topic=topic), "stop")),
@@ -131,14 +137,18 @@ def decide(directive: str, arg: str | None, seen: int, model: str, text: str) ->
         return simple[directive]()
     if directive == "status":
         return _error_reply(n, f"fake status {n}")
+    if directive == "say":
+        return _json_reply(completion(model, arg or "", "stop"))
     if directive == "slow":
         reply = decide("comply", None, seen, model, text)
         reply.delay = float(arg or 1)
         return reply
-    if directive in ("429x", "429nora", "5xx", "resetx") and seen <= n:
-        return {"429x": lambda: _error_reply(429, "rate limited", {"retry-after": "0"}),
+    if directive in ("429x", "429ms", "429nora", "5xx", "resetx") and seen <= n:
+        code = int(extra) if extra.isdigit() else 503
+        return {"429x": lambda: _error_reply(429, "rate limited", {"retry-after": extra or "0"}),
+                "429ms": lambda: _error_reply(429, "rate limited", {"retry-after-ms": extra or "0"}),
                 "429nora": lambda: _error_reply(429, "rate limited"),
-                "5xx": lambda: _error_reply(503, "overloaded"),
+                "5xx": lambda: _error_reply(code, f"fake status {code}" if extra else "overloaded"),
                 "resetx": lambda: Reply(action="reset")}[directive]()
     return decide("comply", None, seen, model, text)
 
@@ -229,7 +239,7 @@ class FakeOpenAI:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def start(self) -> FakeOpenAI:
+    def start(self) -> Self:
         """Start serving in a background thread; return self once the port is bound."""
         self._ready.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -95,3 +95,30 @@ def test_classify_names_a_missing_column(tmp_path: Path,
     err = capsys.readouterr().err
     assert "in.csv:1: no column 'response' (columns: prompt, answer)" in err
     assert main(["classify", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o.csv")]) == 2
+
+
+@pytest.mark.parametrize("text, line, fields", [
+    # the first row too long: pandas alone would shift it (extra leading field as an index)
+    ("prompt,response\nWrite X,Sure, here is X.\nWrite Y,I can't.\n", 2, 3),
+    # a later row too long, after a quoted field that spans two lines: the physical line
+    ("prompt,response\n\"Write\nX\",\"Sure, here\"\nWrite Y,I can't, sorry,really\n", 4, 4),
+])
+def test_classify_rejects_a_ragged_row_naming_file_and_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, fields: int) -> None:
+    src = write(tmp_path / "ragged.csv", text)
+    out = tmp_path / "o.csv"
+    assert main(["classify", str(src), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"ragged.csv:{line}: the row has {fields} fields but the header has 2" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_classify_accepts_quoted_commas_and_short_rows(tmp_path: Path) -> None:
+    src = write(tmp_path / "in.csv", "prompt,response,finish_reason\n"
+                                     "\"Write X, please\",\"Sure, here is X.\",stop\nWrite Y,I can't help with that.\n")
+    out = tmp_path / "o.csv"
+    assert main(["classify", str(src), "-o", str(out)]) == 0
+    got = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert got["prompt"].tolist() == ["Write X, please", "Write Y"]
+    assert got["label"].tolist() == ["compliance", "refusal"]

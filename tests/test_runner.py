@@ -177,3 +177,15 @@ def test_a_limit_that_grows_back_wakes_the_waiters_it_admits() -> None:
         assert limiter.limit == 2 and limiter.in_flight == 2
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("directive,low,high", [
+    ("429x:2:1", 2.0, 4.0),  # Retry-After: 1, twice: at least 2 s, though FAST backs off <= 0.05 s
+    ("429ms:2:400", 0.8, 2.0),  # retry-after-ms: 400, twice
+])
+def test_retry_after_is_honoured(fake_server: FakeOpenAI, directive: str, low: float, high: float) -> None:
+    rec = run(fake_server, [directive])[directive]
+    assert rec["error"] is None and rec["finish_reason"] == "stop"
+    assert rec["attempts"] == 3
+    assert low <= rec["latency_s"] < high, rec["latency_s"]
+    assert len(fake_server.state.log) == 3
