@@ -417,7 +417,24 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
         close = getattr(classifier, "close", None)
         if callable(close):
             close()
+    write_run_json(plan, {"classifier": classifier_info(plan, classifier)})
     return compact.frame()
+
+
+def classifier_info(plan: RunPlan, classifier: Any) -> dict[str, Any]:
+    """run.json's ``classifier``: which one labelled the run and, for a judge or an ensemble, how
+    many answers the judge decided (asked now or read from judge.jsonl) and how many it could
+    not parse (the rules decided those)."""
+    info: dict[str, Any] = {"name": plan.config.classifier}
+    judge = getattr(classifier, "judge", classifier if plan.config.classifier == "judge" else None)
+    if plan.config.judge is not None and judge is not None:
+        info["judge_model"] = plan.config.judge.model
+        for key in ("calls", "cached", "unparsed", "failures"):
+            info[f"judge_{key}"] = int(getattr(judge, key, 0))
+    if hasattr(classifier, "judged"):
+        info["to_judge"] = int(classifier.judged)
+        info["by_rules"] = int(classifier.by_rules)
+    return info
 
 
 RESPONSES_CSV = "responses.csv"

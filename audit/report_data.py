@@ -444,6 +444,11 @@ def _classifier(run: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     judge = dig(run, "config.judge.model")
     if name in ("judge", "ensemble") and judge:
         name = f"{name} (judge model {judge})"
+    if isinstance(info, Mapping) and isinstance(info.get("to_judge"), int):
+        total = info["to_judge"] + int(info.get("by_rules") or 0)
+        name += f"; {info['to_judge']} of {total} answers went to the judge, the rules decided the rest"
+    if isinstance(info, Mapping) and info.get("judge_unparsed"):
+        name += f"; {info['judge_unparsed']} judge replies were unparseable (the rules decided those)"
     accuracy = dig(run, "classifier.accuracy", "classifier_accuracy", "calibration.accuracy")
     extras = {
         k: dig(run, f"classifier.{k}", f"calibration.{k}")

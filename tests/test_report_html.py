@@ -1185,3 +1185,14 @@ def test_default_method_leaves_truncated_answers_out(html: str) -> None:
     method = _text(html).split("Method, in plain words", 1)[1]
     assert "empty and truncated answers are counted separately and left out" in method
     assert "classified on their prefix" not in _text(html)
+
+
+def test_an_ensemble_run_says_how_many_answers_the_judge_decided(tmp_path: Path) -> None:
+    run_dir = make_run_folder(tmp_path, hostile=False)
+    _edit_run_json(run_dir, config={"classifier": "ensemble", "judge": {"model": "judge-7b"}},
+                   classifier={"name": "ensemble", "judge_model": "judge-7b", "to_judge": 37, "by_rules": 163,
+                               "judge_calls": 30, "judge_cached": 7, "judge_unparsed": 2, "judge_failures": 0})
+    text = _text(render_report(run_dir).read_text(encoding="utf-8"))
+    classifier = text.split("Classifier", 1)[1].split("Status", 1)[0]
+    assert "ensemble (judge model judge-7b); 37 of 200 answers went to the judge" in classifier
+    assert "2 judge replies were unparseable" in classifier

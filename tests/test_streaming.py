@@ -205,7 +205,29 @@ def test_a_judge_labels_chunk_by_chunk_and_resumes_from_its_journal(tmp_path: Pa
         rows = pd.read_csv(plan.run_dir / "responses.csv", dtype=str, keep_default_na=False)
         answers = rows[~rows["label"].isin(["error", "truncated", "empty", "blocked"])]
         assert calls == len(verdicts) == len(set(zip(answers["prompt"], answers["answer"], strict=True))) > 4
+        info = json.loads((plan.run_dir / "run.json").read_text())["classifier"]
+        assert {k: info[k] for k in ("name", "judge_model", "judge_calls", "judge_unparsed", "judge_failures")} == {
+            "name": "judge", "judge_model": "judge-model", "judge_calls": calls, "judge_unparsed": 0,
+            "judge_failures": 0}
+        judged = calls + info["judge_cached"]  # repeated (prompt, answer) pairs are judged once
         again = pl.label_responses(pl.resume_plan(plan.run_dir), KEY, chunk_size=9)
         assert len(server.bodies) == calls  # every verdict came from judge.jsonl
+        resumed = json.loads((plan.run_dir / "run.json").read_text())["classifier"]
+        assert resumed["judge_calls"] == 0 and resumed["judge_cached"] == judged
     pd.testing.assert_frame_equal(first.astype(str), again.astype(str))
     assert {"refusal", "compliance"} <= set(first["label"].astype(str))
+
+
+def test_an_ensemble_run_says_how_many_answers_went_to_the_judge(tmp_path: Path) -> None:
+    from tests.test_classify_judge import KEY, JudgeServer, by_answer
+
+    with JudgeServer(by_answer) as server:
+        judge = {"base_url": server.url, "model": "judge-model", "api_key_env": "JUDGE_KEY", "timeout": 10,
+                 "threshold": 0.99}
+        plan = mixed_run(tmp_path, classifier="ensemble", judge=judge)
+        frame = pl.label_responses(plan, KEY, chunk_size=5)
+    info = json.loads((plan.run_dir / "run.json").read_text())["classifier"]
+    answers = int(frame["label"].isin(["refusal", "partial_refusal", "compliance"]).sum())
+    assert info["name"] == "ensemble" and info["to_judge"] >= 1 and info["judge_calls"] >= 1
+    assert info["to_judge"] + info["by_rules"] >= answers
+    assert KEY not in (plan.run_dir / "run.json").read_text()
