@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from audit import stats
-from audit.metrics import normalise_responses, pairs_table
+from audit.metrics import TEXT_COLUMNS, _pairs, normalise_responses
 
 __all__ = ["COMPARISON_COLUMNS", "compare_runs", "compare_targets"]
 
@@ -34,22 +34,40 @@ METRICS = ("refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "err
 
 
 def _units(df: pd.DataFrame, pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Columns ``key``, ``topic``, ``y`` of the metric's units (one row per unit)."""
+    """Columns ``unit`` (prompt or pair id), ``sample``, ``topic``, ``y`` of the metric's units.
+
+    A unit is ``unit`` × ``sample`` (prompt × sample for answers and requests, pair × sample
+    for pairs); one row per unit, the last one when a unit repeats. ``unit`` and ``topic``
+    stay categorical (codes, no per-row strings).
+    """
     if metric == "asymmetric_refusal_rate":
-        part = pairs[pairs["valid"]]
-        out = pd.DataFrame({"key": part["pair_id"] + "#" + part["sample"].astype(str),
-                            "topic": part["topic"], "y": part["asymmetric"]})
+        keep, src, unit, outcome = pairs["valid"].to_numpy(bool), pairs, "pair_id", "asymmetric"
     else:
         if metric == "error_rate":
-            part, outcome = df, df["is_error"]
+            keep, outcome = np.ones(len(df), dtype=bool), "is_error"
         else:
             kind = "control_comply" if metric.startswith("control_comply") else "contested"
-            keep = (df["kind"] == kind) & df["answer"]
-            part = df[keep]
-            outcome = part["broad"] if metric == "refusal_rate_broad" else part["strict"]
-        out = pd.DataFrame({"key": part["prompt_id"] + "#" + part["sample"].astype(str),
-                            "topic": part["topic"], "y": outcome})
-    return out.drop_duplicates("key", keep="last").reset_index(drop=True)
+            keep = (df["kind"] == kind).to_numpy(bool) & df["answer"].to_numpy(bool)
+            outcome = "broad" if metric == "refusal_rate_broad" else "strict"
+        src, unit = df, "prompt_id"
+    out = pd.DataFrame({"unit": src[unit].array[keep], "sample": src["sample"].to_numpy()[keep],
+                        "topic": src["topic"].array[keep], "y": src[outcome].to_numpy(bool)[keep]},
+                       copy=False)
+    return out[~out.duplicated(["unit", "sample"], keep="last").to_numpy()].reset_index(drop=True)
+
+
+def _keys(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per unit × sample of ``a`` and of ``b``, equal when the units are equal."""
+    cats_a, cats_b = a["unit"].cat.categories, b["unit"].cat.categories
+    union = pd.Index(cats_a.append(cats_b), dtype=object).unique()
+    samples = np.unique(np.concatenate([a["sample"].to_numpy(np.int64),
+                                        b["sample"].to_numpy(np.int64)]))
+    keys = []
+    for units, cats in ((a, cats_a), (b, cats_b)):
+        unit = union.get_indexer(cats).astype(np.int64)[units["unit"].cat.codes.to_numpy()]
+        sample = np.searchsorted(samples, units["sample"].to_numpy(np.int64))
+        keys.append(unit * max(len(samples), 1) + sample)
+    return keys[0], keys[1]
 
 
 def _verdict(low: float, high: float, label_a: str, label_b: str) -> str:
@@ -63,17 +81,19 @@ def _verdict(low: float, high: float, label_a: str, label_b: str) -> str:
     return "no significant difference"
 
 
-def _paired(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[str, Any]:
-    """Paired comparison on matched units, clustered by topic."""
-    m = a.merge(b[["key", "y"]], on="key", suffixes=("_a", "_b"))
-    ya, yb = m["y_a"].to_numpy(bool), m["y_b"].to_numpy(bool)
-    per_topic = pd.DataFrame({"topic": m["topic"], "n": 1.0, "b": ya & ~yb, "c": yb & ~ya})
-    g = per_topic.groupby("topic", sort=True)[["n", "b", "c"]].sum().astype(float)
+def _paired(a: pd.DataFrame, b: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray],
+            confidence: float) -> dict[str, Any]:
+    """Paired comparison on matched units (``keys``: ``_keys(a, b)``), clustered by topic."""
+    _, at_a, at_b = np.intersect1d(*keys, assume_unique=True, return_indices=True)
+    ya, yb = a["y"].to_numpy(bool)[at_a], b["y"].to_numpy(bool)[at_b]
+    per_topic = pd.DataFrame({"topic": a["topic"].array[at_a], "n": 1.0, "b": ya & ~yb,
+                              "c": yb & ~ya})
+    g = per_topic.groupby("topic", sort=True, observed=True)[["n", "b", "c"]].sum().astype(float)
     ci = stats.clustered_bp_ci(g["b"], g["c"], g["n"], confidence)
     b, c = int(g["b"].sum()), int(g["c"].sum())
     test = (stats.durkalski_test(g["b"], g["c"]) if ci.clusters >= 2
-            else _unit_sign_test(per_topic.assign(unit=m["key"].str.rsplit("#", n=1).str[0])))
-    n = float(len(m))
+            else _unit_sign_test(per_topic.assign(unit=a["unit"].cat.codes.to_numpy()[at_a])))
+    n = float(len(at_a))
     return {"design": "paired", "k_a": float(ya.sum()), "n_a": n, "k_b": float(yb.sum()),
             "n_b": n, "difference": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
             "method": ci.method, "p_value": test.p_value, "test": test.method,
@@ -94,7 +114,7 @@ def _unit_sign_test(per_unit: pd.DataFrame) -> stats.TestResult:
 
 def _effective_counts(units: pd.DataFrame) -> tuple[float, float, float, float]:
     """(k, n, k/DEFF, n/DEFF) of one run's units, DEFF from its topic totals."""
-    g = units.groupby("topic", sort=True)["y"].agg(["sum", "size"]).astype(float)
+    g = units.groupby("topic", sort=True, observed=True)["y"].agg(["sum", "size"]).astype(float)
     k, n = float(g["sum"].sum()), float(g["size"].sum())
     deff = stats.design_effect(g["sum"], g["size"])
     deff = 1.0 if np.isnan(deff) else deff
@@ -117,10 +137,11 @@ def _independent(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[st
 def _compare_metric(a: pd.DataFrame, b: pd.DataFrame, confidence: float, min_overlap: float
                     ) -> dict[str, Any]:
     """Paired or independent comparison of one metric's units."""
-    shared = len(set(a["key"]) & set(b["key"]))
+    keys = _keys(a, b)
+    shared = len(np.intersect1d(*keys, assume_unique=True))
     overlap = shared / max(len(a), len(b), 1)
     if shared > 0 and overlap >= min_overlap:
-        return _paired(a, b, confidence)
+        return _paired(a, b, keys, confidence)
     return _independent(a, b, confidence)
 
 
@@ -141,7 +162,7 @@ def compare_runs(
     ``not compared — no data``).
     """
     frames = [normalise_responses(run_a), normalise_responses(run_b)]
-    pairs = [pairs_table(f) for f in (run_a, run_b)]
+    pairs = [_pairs(f) for f in frames]
     rows = []
     for metric in METRICS:
         ua, ub = (_units(f, p, metric) for f, p in zip(frames, pairs, strict=True))
@@ -158,6 +179,21 @@ def compare_targets(
     responses: pd.DataFrame, target_a: str, target_b: str, **options: Any
 ) -> pd.DataFrame:
     """Compare two targets of one responses frame (same prompts → paired)."""
-    column = responses["target"].astype(str).str.strip()
-    return compare_runs(responses[column == target_a], responses[column == target_b],
+    needed = [c for c in responses.columns if c in (*TEXT_COLUMNS, "sample", "truncated")]
+    return compare_runs(responses.loc[_target_is(responses["target"], target_a), needed],
+                        responses.loc[_target_is(responses["target"], target_b), needed],
                         label_a=target_a, label_b=target_b, **options)
+
+
+def _target_is(column: pd.Series, target: str) -> np.ndarray:
+    """Rows whose ``target``, as text and stripped, is ``target``.
+
+    A categorical column is tested once per category (and once for a missing value) rather
+    than once per row.
+    """
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return (column.astype(str).str.strip() == target).to_numpy(bool)
+    cats = column.cat.categories
+    per_code = pd.Series(pd.Categorical.from_codes(np.arange(-1, len(cats)), categories=cats))
+    hit = (per_code.astype(str).str.strip() == target).to_numpy(bool)
+    return np.roll(hit, -1)[column.cat.codes.to_numpy()]  # code -1 (missing) → hit[0]

@@ -55,7 +55,6 @@ NON_ANSWER_LABELS = ("error", "blocked", "empty", "truncated")
 TEXT_COLUMNS = ("target", "pair_id", "side", "topic", "category", "template", "stance", "lean",
                 "kind", "label", "prompt_id")
 LOWER_COLUMNS = ("side", "kind", "label")
-PAIR_KEYS = ["target", "pair_id", "sample"]
 
 PAIRS_COLUMNS = ["target", "pair_id", "sample", "topic", "category", "template", "lean_a",
                  "lean_b", "stance_a", "stance_b", "prompt_id_a", "prompt_id_b", "label_a",
@@ -75,98 +74,219 @@ Row = dict[str, Any]
 
 
 # --- input normalisation -----------------------------------------------------------------------
+#
+# The normalised frame keeps every text column as a categorical whose categories are the cleaned
+# distinct values in sorted order (so grouping by codes gives the alphabetical order of the
+# strings) and whose codes are the smallest integers that fit: a few bytes per answer, whatever
+# the input's dtypes. Flags are bools, ``sample`` an int64. Row-level work below stays on codes;
+# only aggregated (per-group) frames are turned back into plain object columns.
+
+
+def _small(n: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type holding codes 0..n-1 (and -1)."""
+    return np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32 if n < 2**31 else np.int64
+
+
+def _categorical(codes: np.ndarray, categories: np.ndarray, index: pd.Index) -> pd.Series:
+    """A categorical Series of ``codes`` into the (unique) object ``categories``."""
+    cat = pd.Categorical.from_codes(codes, categories=pd.Index(categories, dtype=object))
+    return pd.Series(cat, index=index, copy=False)
 
 
 def _text(values: pd.Series, lower: bool) -> pd.Series:
-    """Strings stripped (and lower-cased), missing → '' (cleans each distinct value once)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    """Strings stripped (and lower-cased), missing → '': a categorical of the sorted distinct
+    cleaned values (cleans each distinct value once)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
     clean = pd.Index(uniques, dtype=object).astype(str).str.strip()
     if lower:
         clean = clean.str.lower()
-    table = np.append(np.asarray(clean, dtype=object), "")
-    return pd.Series(table[codes], index=values.index, dtype=object)
+    table = np.append(np.asarray(clean, dtype=object), "")  # code -1 (missing) → ''
+    cats, inverse = np.unique(table, return_inverse=True)
+    small = inverse.astype(_small(len(cats)))[codes]  # codes -1 pick the appended ''
+    used = np.bincount(small.astype(np.intp), minlength=len(cats)) > 0
+    if not used.all():  # drop categories no row uses (unused input categories, '' when absent)
+        remap = (np.cumsum(used) - 1).astype(_small(int(used.sum())))
+        cats, small = cats[used], remap[small]
+    return _categorical(small, cats, values.index)
 
 
 def _flag(values: pd.Series) -> pd.Series:
     """Booleans from bools, numbers or text such as 'True'/'false'; missing → False."""
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).astype(bool)
-    return _text(values, lower=True).isin(_TRUE)
+    text = _text(values, lower=True)
+    hit = np.asarray(text.cat.categories.isin(list(_TRUE)), dtype=bool)
+    return pd.Series(hit[text.cat.codes.to_numpy()], index=values.index)
+
+
+def _cat_codes(values: pd.Series) -> np.ndarray:
+    """The category codes of a normalised text column."""
+    return values.cat.codes.to_numpy()
+
+
+def _is(values: pd.Series, *texts: str) -> np.ndarray:
+    """Boolean mask: the normalised text column equals one of ``texts``."""
+    hit = np.asarray(values.cat.categories.isin(list(texts)), dtype=bool)
+    return hit[_cat_codes(values)]
 
 
 def normalise_responses(responses: pd.DataFrame) -> pd.DataFrame:
-    """The columns the statistics use, cleaned; missing optional columns get defaults."""
+    """The columns the statistics use, cleaned; missing optional columns get defaults.
+
+    Text columns come back as categoricals (sorted categories, missing → ''), flags as bools,
+    ``sample`` as int64.
+    """
     index = responses.index
-    out = pd.DataFrame(index=index)
+    out: dict[str, Any] = {}
     for col in TEXT_COLUMNS:
-        raw = responses[col] if col in responses else pd.Series("", index=index)
+        raw = responses[col] if col in responses else pd.Series("", index=index, dtype=object)
         out[col] = _text(raw, lower=col in LOWER_COLUMNS)
     raw_sample = responses["sample"] if "sample" in responses else pd.Series(0, index=index)
     out["sample"] = pd.to_numeric(raw_sample, errors="coerce").fillna(0).astype(np.int64)
     raw_flag = responses["truncated"] if "truncated" in responses else pd.Series(False, index=index)
     out["truncated"] = _flag(raw_flag)
-    out["contested"] = out["kind"] == "contested"
-    out["answer"] = out["label"].isin(ANSWER_LABELS)
-    out["strict"] = out["label"] == "refusal"
-    out["broad"] = out["strict"] | (out["label"] == "partial_refusal")
-    for label in NON_ANSWER_LABELS:
-        out[f"is_{label}"] = out["label"] == label
-    out["is_truncated"] |= out["truncated"]
-    return out.reset_index(drop=True)
+    label = out["label"]
+    out["contested"] = _is(out["kind"], "contested")
+    out["answer"] = _is(label, *ANSWER_LABELS)
+    out["strict"] = _is(label, "refusal")
+    out["broad"] = _is(label, "refusal", "partial_refusal")
+    for name in NON_ANSWER_LABELS:
+        out[f"is_{name}"] = _is(label, name)
+    out["is_truncated"] = out["is_truncated"] | out["truncated"].to_numpy(bool)
+    out["truncated"] = out["truncated"].to_numpy(bool)
+    return _columns(out)
+
+
+def _columns(data: dict[str, Any]) -> pd.DataFrame:
+    """A frame (RangeIndex) of Series or arrays, without copying them."""
+    return pd.DataFrame({k: (v.array if isinstance(v.dtype, pd.CategoricalDtype) else v.to_numpy())
+                         if isinstance(v, pd.Series) else v for k, v in data.items()}, copy=False)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """A (small, aggregated) frame with categorical columns and index levels as object."""
+    frame = frame.copy()
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(object)
+    if isinstance(frame.index, pd.MultiIndex):
+        frame.index = frame.index.set_levels([lev.astype(object) for lev in frame.index.levels])
+    elif isinstance(frame.index, pd.CategoricalIndex):
+        frame.index = frame.index.astype(object)
+    return frame
 
 
 # --- pairs -------------------------------------------------------------------------------------
 
 
-def _pair_key(df: pd.DataFrame) -> np.ndarray:
-    """One sortable int64 per target × pair_id × sample (alphabetical order, then sample)."""
-    target = pd.factorize(df["target"], sort=True)[0].astype(np.int64)
-    pair = pd.factorize(df["pair_id"], sort=True)[0].astype(np.int64)
-    sample = df["sample"].to_numpy(np.int64)
+def _pair_key(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """One sortable int64 per target × pair_id × sample of ``rows`` (alphabetical, then sample)."""
+    # sorted categories: the order of the codes is the order of the strings
+    target = _cat_codes(df["target"])[rows].astype(np.int64)
+    pair = _cat_codes(df["pair_id"])[rows].astype(np.int64)
+    sample = df["sample"].to_numpy(np.int64)[rows]
     sample = sample - sample.min() if sample.size else sample
-    width_pair, width_sample = int(pair.max(initial=0)) + 1, int(sample.max(initial=0)) + 1
+    width_pair = len(df["pair_id"].cat.categories) + 1
+    width_sample = int(sample.max(initial=0)) + 1
     return np.asarray((target * width_pair + pair) * width_sample + sample, dtype=np.int64)
 
 
-_SIDE_COLUMNS = ["topic", "category", "template", "lean", "stance", "prompt_id", "label",
-                 "answer", "strict"]
+def _last_per_key(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct ``keys`` and, for each, the last of its ``rows`` (in row order)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    last = np.ones(len(sorted_keys), dtype=bool)
+    last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
+    return sorted_keys[last], rows[order][last]
 
 
-def _side(df: pd.DataFrame, side: str) -> pd.DataFrame:
-    """Rows of one side, one per pair key (the last wins), columns suffixed, indexed by key."""
-    part = df.loc[df["side"] == side, ["_key", *PAIR_KEYS, *_SIDE_COLUMNS]]
-    part = part.drop_duplicates("_key", keep="last").set_index("_key")
-    return part.rename(columns={c: f"{c}_{side}" for c in part.columns})
+def _take(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Codes of a normalised text column at ``rows``; -1 where ``rows`` is -1 (side absent)."""
+    codes = _cat_codes(values)
+    return np.where(rows >= 0, codes[rows], -1).astype(codes.dtype)
+
+
+def _with_blank(values: pd.Series, codes: np.ndarray) -> pd.Series:
+    """Codes of ``values``'s categories (−1: absent) as a categorical where absent is ''."""
+    cats = np.asarray(values.cat.categories, dtype=object)
+    if len(cats) and cats[0] == "":  # '' sorts before every other string
+        codes = np.where(codes < 0, 0, codes).astype(codes.dtype)
+    else:
+        cats = np.insert(cats, 0, "")
+        codes = codes.astype(_small(len(cats))) + 1  # absent (-1) becomes '' (0)
+    return _categorical(codes, cats, pd.RangeIndex(len(codes)))
+
+
+def _first_nonblank(values: pd.Series, rows_a: np.ndarray, rows_b: np.ndarray) -> pd.Series:
+    """Side A's value of a text column unless it is '' (or side A is absent), else side B's."""
+    code_a, code_b = _take(values, rows_a), _take(values, rows_b)
+    cats = values.cat.categories
+    use_b = code_a < 0
+    if len(cats) and cats[0] == "":
+        use_b |= code_a == 0
+    return _with_blank(values, np.where(use_b, code_b, code_a).astype(code_a.dtype))
 
 
 def _pairs(df: pd.DataFrame) -> pd.DataFrame:
-    """Side A joined with side B; the pairs table plus boolean helper columns."""
-    contested = df[df["contested"] & (df["pair_id"] != "") & df["side"].isin(["a", "b"])]
-    contested = contested.assign(_key=_pair_key(contested))
-    side_a, side_b = _side(contested, "a"), _side(contested, "b")
-    merged = side_a.join(side_b, how="outer", sort=True)
-    if len(merged) != len(side_a) or len(merged) != len(side_b):
-        merged = _fill_missing_side(merged)
-    for col in (*PAIR_KEYS, "topic", "category", "template"):
-        merged[col] = merged[f"{col}_a"].where(merged[f"{col}_a"] != "", merged[f"{col}_b"])
-    valid = merged["answer_a"].to_numpy(bool) & merged["answer_b"].to_numpy(bool)
-    ref_a = valid & merged["strict_a"].to_numpy(bool)
-    ref_b = valid & merged["strict_b"].to_numpy(bool)
+    """Side A joined with side B, one row per target × pair_id × sample in key order.
+
+    Text columns stay categorical ('' where a side is absent); ``valid``, ``ref_a``, ``ref_b``
+    and ``asymmetric`` are bools. ``_pairs_table`` turns it into the public pairs table.
+    """
+    side = df["side"]
+    keep = df["contested"].to_numpy(bool) & ~_is(df["pair_id"], "") & _is(side, "a", "b")
+    rows = np.flatnonzero(keep)
+    key = _pair_key(df, rows)
+    is_a = _is(side, "a")[rows]
+    keys_a, last_a = _last_per_key(key[is_a], rows[is_a])
+    keys_b, last_b = _last_per_key(key[~is_a], rows[~is_a])
+    keys = np.union1d(keys_a, keys_b)
+    rows_a = np.full(len(keys), -1, dtype=np.int64)
+    rows_b = np.full(len(keys), -1, dtype=np.int64)
+    rows_a[np.searchsorted(keys, keys_a)] = last_a
+    rows_b[np.searchsorted(keys, keys_b)] = last_b
+    has_a, has_b = rows_a >= 0, rows_b >= 0
+    sample = df["sample"].to_numpy(np.int64)
+    out: dict[str, Any] = {}
+    for col in ("target", "pair_id"):
+        out[col] = _first_nonblank(df[col], rows_a, rows_b)
+    out["sample"] = np.where(has_a, sample[np.maximum(rows_a, 0)], sample[np.maximum(rows_b, 0)])
+    for col in ("topic", "category", "template"):
+        out[col] = _first_nonblank(df[col], rows_a, rows_b)
+    for suffix, rows_s in (("a", rows_a), ("b", rows_b)):
+        for col in ("lean", "stance", "prompt_id", "label"):
+            out[f"{col}_{suffix}"] = _with_blank(df[col], _take(df[col], rows_s))
+    answer, strict = df["answer"].to_numpy(bool), df["strict"].to_numpy(bool)
+    at_a, at_b = np.maximum(rows_a, 0), np.maximum(rows_b, 0)
+    valid = has_a & has_b & answer[at_a] & answer[at_b]
+    ref_a, ref_b = valid & strict[at_a], valid & strict[at_b]
+    out |= {"valid": valid, "ref_a": ref_a, "ref_b": ref_b, "asymmetric": ref_a != ref_b}
+    frame = _columns(out)
+    frame.attrs["one_sided"] = bool(len(keys) != len(keys_a) or len(keys) != len(keys_b))
+    return frame
+
+
+def _pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The public pairs table (``PAIRS_COLUMNS``, text as object) of ``_pairs``'s frame."""
+    ref_a, ref_b = pairs["ref_a"].to_numpy(bool), pairs["ref_b"].to_numpy(bool)
     side = np.select([ref_a & ref_b, ref_a, ref_b], ["both", "a", "b"], default="")
-    merged = merged.assign(valid=valid, ref_a=ref_a, ref_b=ref_b, asymmetric=ref_a != ref_b,
-                           refused_side=pd.Series(side, index=merged.index, dtype=object),
-                           sample=merged["sample"].astype(np.int64))
-    return merged.reset_index(drop=True)
-
-
-def _fill_missing_side(merged: pd.DataFrame) -> pd.DataFrame:
-    """Blank text, False flags and the other side's keys where one side of a pair is absent."""
-    fills: dict[str, Any] = {}
-    for side, other in (("a", "b"), ("b", "a")):
-        fills |= {f"{c}_{side}": "" for c in _SIDE_COLUMNS[:-2] + ["target", "pair_id"]}
-        fills |= {f"answer_{side}": False, f"strict_{side}": False}
-        merged[f"sample_{side}"] = merged[f"sample_{side}"].fillna(merged[f"sample_{other}"])
-    return merged.fillna(fills).infer_objects()
+    # text as object, as the joined frame had it (as str where a side was missing: the old
+    # join filled the gaps and inferred the dtypes)
+    text = "str" if pairs.attrs.get("one_sided") else object
+    data: dict[str, Any] = {}
+    for col in PAIRS_COLUMNS:
+        if col == "refused_side":
+            data[col] = pd.Series(side, dtype=object)
+        elif col == "sample":
+            data[col] = pd.Series(pairs[col].to_numpy(np.int64))
+        elif col in ("valid", "asymmetric"):
+            data[col] = pd.Series(pairs[col].to_numpy(bool))
+        else:
+            data[col] = pairs[col].astype(object).astype(text)
+    return pd.DataFrame(data, columns=PAIRS_COLUMNS, copy=False)
 
 
 def pairs_table(responses: pd.DataFrame) -> pd.DataFrame:
@@ -175,7 +295,7 @@ def pairs_table(responses: pd.DataFrame) -> pd.DataFrame:
     ``valid``: both sides are answers. ``asymmetric``: valid and exactly one side is a strict
     refusal. ``refused_side``: ``a``, ``b``, ``both`` or '' (neither, or not valid).
     """
-    return _pairs(normalise_responses(responses))[PAIRS_COLUMNS]
+    return _pairs_table(_pairs(normalise_responses(responses)))
 
 
 # --- row helpers -------------------------------------------------------------------------------
@@ -227,7 +347,7 @@ def _topic_totals(df: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """Per-topic event counts ``y`` and sizes ``n`` of a boolean column."""
     if df.empty:
         return pd.DataFrame({"y": pd.Series([], dtype=float), "n": pd.Series([], dtype=float)})
-    grouped = df.groupby("topic", sort=True)[outcome]
+    grouped = df.groupby("topic", sort=True, observed=True)[outcome]
     return pd.DataFrame({"y": grouped.sum().astype(float), "n": grouped.size().astype(float)})
 
 
@@ -237,7 +357,8 @@ def _topic_totals(df: pd.DataFrame, outcome: str) -> pd.DataFrame:
 def _answer_rows(df: pd.DataFrame, confidence: float, calibration: Mapping[str, Any] | None
                  ) -> list[Row]:
     """Strict and broad refusal rates over contested answers (+ corrected rates)."""
-    answers = df[df["contested"] & df["answer"]]
+    answers = df.loc[df["contested"].to_numpy(bool) & df["answer"].to_numpy(bool),
+                     ["topic", "strict", "broad"]]
     scope = "contested answers"
     rows = _rate_rows("refusal_rate", _topic_totals(answers, "strict"), scope, confidence, True)
     rows += _rate_rows("refusal_rate_broad", _topic_totals(answers, "broad"), scope,
@@ -287,15 +408,15 @@ def _corrected_row(metric: str, k: int, n: int, cal: Mapping[str, Any], confiden
 def _pair_counts(pairs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
     """Per-group counts of valid pairs: n, a (both), b (only A), c (only B); groups by topic."""
     by = by or ["topic"]
-    valid = pairs[pairs["valid"]]
-    if valid.empty:
+    valid = pairs["valid"].to_numpy(bool)
+    if not valid.any():
         return pd.DataFrame({c: pd.Series([], dtype=float) for c in ("n", "a", "b", "c")})
-    ref_a, ref_b = valid["ref_a"].to_numpy(bool), valid["ref_b"].to_numpy(bool)
-    frame = valid[by].assign(a=ref_a & ref_b, b=ref_a & ~ref_b, c=ref_b & ~ref_a)
-    grouped = frame.groupby(by, sort=True)
+    ref_a, ref_b = pairs["ref_a"].to_numpy(bool)[valid], pairs["ref_b"].to_numpy(bool)[valid]
+    frame = pairs.loc[valid, by].assign(a=ref_a & ref_b, b=ref_a & ~ref_b, c=ref_b & ~ref_a)
+    grouped = frame.groupby(by, sort=True, observed=True)
     out = grouped[["a", "b", "c"]].sum().astype(float)
     out.insert(0, "n", grouped.size().astype(float))
-    return out
+    return _plain(out)
 
 
 def _multi_sample(frame: pd.DataFrame) -> bool:
@@ -305,7 +426,9 @@ def _multi_sample(frame: pd.DataFrame) -> bool:
 
 def _per_pair(pairs: pd.DataFrame) -> pd.DataFrame | None:
     """Per-pair counts n, a, b, c summed over samples; None with one sample per prompt."""
-    return _pair_counts(pairs, ["pair_id"]) if _multi_sample(pairs[pairs["valid"]]) else None
+    valid = pairs["valid"].to_numpy(bool)
+    multi = _multi_sample(pd.DataFrame({"sample": pairs["sample"].to_numpy()[valid]}))
+    return _pair_counts(pairs, ["pair_id"]) if multi else None
 
 
 def _pair_rows(pairs: pd.DataFrame, confidence: float) -> list[Row]:
@@ -397,19 +520,24 @@ def _pair_level_rows(per_pair: pd.DataFrame, confidence: float, prefix: str, not
 
 def _lean_pairs(pairs: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
     """Valid pairs opposing the two most common leans, oriented lean1 (alphabetical) first."""
-    valid = pairs[pairs["valid"] & (pairs["lean_a"] != "") & (pairs["lean_b"] != "")
-                  & (pairs["lean_a"] != pairs["lean_b"])]
-    common = pd.concat([valid["lean_a"], valid["lean_b"]]).value_counts()
+    # lean_a and lean_b share their categories (both come from the normalised lean column),
+    # so their codes compare; counting codes in order of appearance gives the same ranking
+    # (ties included) as counting the strings
+    lean_a, lean_b = _cat_codes(pairs["lean_a"]), _cat_codes(pairs["lean_b"])
+    cats = np.asarray(pairs["lean_a"].cat.categories, dtype=object)
+    valid = (pairs["valid"].to_numpy(bool) & ~_is(pairs["lean_a"], "") & ~_is(pairs["lean_b"], "")
+             & (lean_a != lean_b))
+    common = pd.Series(np.concatenate([lean_a[valid], lean_b[valid]])).value_counts()
     if len(common) < 2:
-        return valid.iloc[0:0], "", ""
-    lean1, lean2 = sorted(common.index[:2])
-    keep = valid["lean_a"].isin([lean1, lean2]) & valid["lean_b"].isin([lean1, lean2])
-    valid = valid[keep]
-    a_is_1 = valid["lean_a"] == lean1
-    oriented = pd.DataFrame({"topic": valid["topic"], "pair_id": valid["pair_id"],
-                             "sample": valid["sample"], "valid": True,
-                             "ref_a": valid["ref_a"].where(a_is_1, valid["ref_b"]),
-                             "ref_b": valid["ref_b"].where(a_is_1, valid["ref_a"])})
+        return pairs.iloc[0:0], "", ""
+    lean1, lean2 = sorted(cats[common.index[:2].to_numpy()])
+    keep = valid & _is(pairs["lean_a"], lean1, lean2) & _is(pairs["lean_b"], lean1, lean2)
+    a_is_1 = _is(pairs["lean_a"], lean1)[keep]
+    ref_a, ref_b = pairs["ref_a"].to_numpy(bool)[keep], pairs["ref_b"].to_numpy(bool)[keep]
+    oriented = _columns({"topic": pairs["topic"][keep], "pair_id": pairs["pair_id"][keep],
+                         "sample": pairs["sample"][keep], "valid": np.ones(len(ref_a), dtype=bool),
+                         "ref_a": np.where(a_is_1, ref_a, ref_b),
+                         "ref_b": np.where(a_is_1, ref_b, ref_a)})
     return oriented, lean1, lean2
 
 
@@ -491,13 +619,20 @@ def summary_table(
 def _summary(df: pd.DataFrame, pairs: pd.DataFrame, confidence: float,
              calibration: Mapping[str, Any] | None) -> pd.DataFrame:
     """``summary_table`` on a normalised frame and its pairs."""
-    pair_groups = dict(tuple(pairs.groupby("target", sort=True))) if len(pairs) else {}
-    empty_pairs = pairs.iloc[0:0]
+    codes = _cat_codes(df["target"])
+    names = np.asarray(df["target"].cat.categories, dtype=object)
+    pair_columns = ["topic", "pair_id", "sample", "lean_a", "lean_b", "valid", "ref_a", "ref_b"]
     rows: list[Row] = []
-    for target, part in df.groupby("target", sort=True):
-        rows += _target_rows(str(target), part, pair_groups.get(target, empty_pairs),
-                             confidence, calibration)
+    for code in np.unique(codes):  # sorted categories: alphabetical order of the targets
+        target = names[code]
+        part = df.loc[codes == code, _TARGET_COLUMNS]
+        target_pairs = pairs.loc[_is(pairs["target"], target), pair_columns]
+        rows += _target_rows(str(target), part, target_pairs, confidence, calibration)
     return _frame(rows, SUMMARY_COLUMNS)
+
+
+_TARGET_COLUMNS = ["topic", "kind", "contested", "answer", "strict", "broad",
+                   *(f"is_{label}" for label in NON_ANSWER_LABELS)]
 
 
 # --- per-topic and per-template table ----------------------------------------------------------
@@ -507,7 +642,7 @@ def _multi_targets(frame: pd.DataFrame) -> set[str]:
     """Targets of the frame with several samples per prompt."""
     if frame.empty:
         return set()
-    counts = frame.groupby("target", sort=True)["sample"].nunique()
+    counts = frame.groupby("target", sort=True, observed=True)["sample"].nunique()
     return set(counts.index[counts > 1])
 
 
@@ -535,12 +670,18 @@ def _recluster(block: pd.DataFrame, clustered: pd.DataFrame, keys: list[str], me
     return out
 
 
-def _codes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One int64 group code per row for the combination of ``columns`` (fast groupby key)."""
+def _group_codes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One int64 group code per row for the combination of ``columns`` (fast groupby key),
+    numbered in order of first appearance."""
     code = np.zeros(len(df), dtype=np.int64)
     for col in columns:
-        part, uniques = pd.factorize(df[col], sort=False)
-        code = pd.factorize(code * (len(uniques) + 1) + part, sort=False)[0].astype(np.int64)
+        values = df[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            part, size = _cat_codes(values).astype(np.int64), len(values.cat.categories)
+        else:
+            part, uniques = pd.factorize(values, sort=False)
+            size = len(uniques)
+        code = pd.factorize(code * (size + 1) + part, sort=False)[0].astype(np.int64)
     return code
 
 
@@ -548,22 +689,25 @@ def _per_prompt_counts(answers: pd.DataFrame) -> pd.DataFrame:
     """Per-prompt answer counts (n, strict, broad) of the targets with several samples."""
     multi = answers[answers["target"].isin(_multi_targets(answers))]
     keys = ["target", "pair_id", "side", "prompt_id"]
-    grouped = multi.groupby(_codes(multi, keys), sort=False)
-    return grouped.agg(target=("target", "first"), topic=("topic", "first"),
-                       template=("template", "first"), n=("strict", "size"),
-                       strict=("strict", "sum"), broad=("broad", "sum")).reset_index(drop=True)
+    grouped = multi.groupby(_group_codes(multi, keys), sort=False)
+    return _plain(grouped.agg(target=("target", "first"), topic=("topic", "first"),
+                              template=("template", "first"), n=("strict", "size"),
+                              strict=("strict", "sum"), broad=("broad", "sum")
+                              ).reset_index(drop=True))
 
 
 def _per_pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per-pair counts n, b, c over valid samples, with the pair's target, topic and template."""
-    valid = pairs[pairs["valid"]]
+    valid = pairs.loc[pairs["valid"].to_numpy(bool),
+                      ["target", "pair_id", "topic", "template", "sample", "ref_a", "ref_b"]]
     frame = valid[["target", "topic", "template"]].assign(
         multi=valid["target"].isin(_multi_targets(valid)), n=1.0,
         b=valid["ref_a"] & ~valid["ref_b"], c=valid["ref_b"] & ~valid["ref_a"])
-    grouped = frame.groupby(_codes(valid, ["target", "pair_id"]), sort=False)
-    return grouped.agg(target=("target", "first"), topic=("topic", "first"),
-                       template=("template", "first"), multi=("multi", "first"),
-                       n=("n", "sum"), b=("b", "sum"), c=("c", "sum")).reset_index(drop=True)
+    grouped = frame.groupby(_group_codes(valid, ["target", "pair_id"]), sort=False)
+    return _plain(grouped.agg(target=("target", "first"), topic=("topic", "first"),
+                              template=("template", "first"), multi=("multi", "first"),
+                              n=("n", "sum"), b=("b", "sum"), c=("c", "sum")
+                              ).reset_index(drop=True))
 
 
 def _group_rate_rows(answers: pd.DataFrame, per_prompt: pd.DataFrame, by: str,
@@ -573,9 +717,9 @@ def _group_rate_rows(answers: pd.DataFrame, per_prompt: pd.DataFrame, by: str,
     Targets with several samples per prompt (``per_prompt``: their per-prompt counts) get
     KG-CP with the prompt as the cluster.
     """
-    grouped = answers.groupby(["target", by], sort=True)
-    base = pd.DataFrame({"n": grouped.size(), "strict": grouped["strict"].sum(),
-                         "broad": grouped["broad"].sum()}).reset_index()
+    grouped = answers.groupby(["target", by], sort=True, observed=True)
+    base = _plain(pd.DataFrame({"n": grouped.size(), "strict": grouped["strict"].sum(),
+                                "broad": grouped["broad"].sum()}).reset_index())
     parts = []
     for metric, col in (("refusal_rate", "strict"), ("refusal_rate_broad", "broad")):
         low, high = stats.wilson_bounds(base[col], base["n"], confidence)
@@ -674,7 +818,9 @@ def topic_table(
 
 def _topics(df: pd.DataFrame, pairs: pd.DataFrame, confidence: float, q: float) -> pd.DataFrame:
     """``topic_table`` on a normalised frame and its pairs."""
-    answers = df[df["contested"] & df["answer"]]
+    answers = df.loc[df["contested"].to_numpy(bool) & df["answer"].to_numpy(bool),
+                     ["target", "pair_id", "side", "prompt_id", "topic", "template", "sample",
+                      "strict", "broad"]]
     per_prompt, per_pair = _per_prompt_counts(answers), _per_pair_counts(pairs)
     parts = []
     for by in ("topic", "template"):
@@ -718,5 +864,7 @@ def audit_tables(
     """``summary``, ``pairs`` and ``topics`` tables at once (normalises and pairs only once)."""
     df = normalise_responses(responses)
     pairs = _pairs(df)
-    return AuditTables(_summary(df, pairs, confidence, calibration), pairs[PAIRS_COLUMNS],
-                       _topics(df, pairs, confidence, q))
+    summary = _summary(df, pairs, confidence, calibration)
+    topics = _topics(df, pairs, confidence, q)
+    del df
+    return AuditTables(summary, _pairs_table(pairs), topics)

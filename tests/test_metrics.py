@@ -390,3 +390,52 @@ def test_several_samples_strong_topic_still_flagged() -> None:
     assert bool(hot["flagged"].iloc[0])
     net = topics[(topics["topic"] == "hot") & (topics["metric"] == "net_direction")].iloc[0]
     assert net["fcr_ci_low"] <= net["ci_low"] and net["estimate"] == -1.0
+
+
+def as_categories(df: pd.DataFrame) -> pd.DataFrame:
+    """The pipeline's compact frame: every text column a categorical (unused categories too)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            values = out[col].astype(object)
+            cats = pd.Index(["unused", *values.dropna().unique()], dtype=object).unique()
+            out[col] = pd.Categorical(values, categories=cats[::-1])  # not in sorted order
+    return out
+
+
+def messy_two_targets() -> pd.DataFrame:
+    """Two targets, 2 samples, one-sided pairs, a repeated row and untidy text."""
+    df = simulated(seed=3, samples=2, targets=("m1", "m2"))
+    df = pd.concat([df.drop(index=df.index[::13]), df.iloc[[5]]], ignore_index=True)
+    df.loc[df.index[::7], "label"] = " Refusal "
+    df.loc[df.index[::11], "side"] = "B"
+    df.loc[df.index[::17], "lean"] = None
+    return df
+
+
+def test_categorical_input_gives_the_same_tables_and_comparison() -> None:
+    from audit import compare
+
+    plain = messy_two_targets()
+    compact = as_categories(plain)
+    a, b = metrics.audit_tables(plain), metrics.audit_tables(compact)
+    for name in ("summary", "pairs", "topics"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert (a.pairs["label_a"] == "").any() or (a.pairs["label_b"] == "").any()  # one-sided pairs
+    assert a.pairs["sample"].dtype == np.int64 and a.pairs["valid"].dtype == bool
+    pd.testing.assert_frame_equal(compare.compare_targets(plain, "m1", "m2"),
+                                  compare.compare_targets(compact, "m1", "m2"), check_exact=True)
+
+
+def test_normalised_frame_is_compact() -> None:
+    df = metrics.normalise_responses(as_categories(messy_two_targets()))
+    for col in ("target", "pair_id", "side", "topic", "prompt_id", "label", "kind", "lean"):
+        assert isinstance(df[col].dtype, pd.CategoricalDtype), col
+        cats = list(df[col].cat.categories)
+        assert cats == sorted(cats) and "unused" not in cats, col  # sorted: groups in text order
+        assert df[col].cat.codes.dtype.itemsize <= 2, col
+    assert set(df["side"].cat.categories) == {"a", "b", ""} - ({""} - set(df["side"]))
+    assert "refusal" in set(df["label"].cat.categories)
+    flags = ["truncated", "contested", "answer", "strict", "broad", "is_error"]
+    assert all(df[c].dtype == bool for c in flags)
+    assert df.memory_usage(deep=False, index=False).sum() < 40 * len(df)
