@@ -12,7 +12,8 @@ prompts within a topic (methods note §2: this generalises to prompts like these
 sample j of side A with sample j of side B.
 
 Statistics that do not cluster by topic (the exact and mid-p McNemar rows, ``net_direction_bp``,
-``direction_share_a`` and every per-topic / per-template row) describe the fixed benchmark,
+``direction_share_a``, the 2×2 cell rows ``both_refused`` … ``neither_refused``, the per-lean
+refusal rates and every per-topic / per-template row) describe the fixed benchmark,
 whose units are prompts and pairs. With several samples per prompt (more than one distinct
 ``sample`` in a target) those rows cluster the samples in their prompt or pair instead of
 counting them as independent: McNemar becomes the exact sign test on pairs
@@ -438,12 +439,25 @@ def _pair_rows(pairs: pd.DataFrame, confidence: float) -> list[Row]:
     scope = "valid pairs"
     asym = pd.DataFrame({"y": counts["b"] + counts["c"], "n": counts["n"]})
     rows = _rate_rows("asymmetric_refusal_rate", asym, scope, confidence, True)
+    per_pair = _per_pair(pairs)
     for name, k in (("both_refused", a), ("only_a_refused", b), ("only_b_refused", c),
                     ("neither_refused", n - a - b - c)):
-        rows.append(_interval_row(name, stats.wilson_ci(k, n, confidence), k, n, scope))
-    rows += _direction_rows(counts, confidence, "", "positive = side A refused more",
-                            _per_pair(pairs))
+        rows.append(_cell_row(name, k, n, scope, confidence, per_pair))
+    rows += _direction_rows(counts, confidence, "", "positive = side A refused more", per_pair)
     return rows
+
+
+def _cell_row(name: str, k: float, n: float, scope: str, confidence: float,
+              per_pair: pd.DataFrame | None) -> Row:
+    """One cell of the 2×2 pair table: Wilson with one sample per prompt; with several,
+    KG-CP over pair × sample rows with the pair as the cluster."""
+    if per_pair is None:
+        return _interval_row(name, stats.wilson_ci(k, n, confidence), k, n, scope)
+    a_i, b_i, c_i, n_i = (per_pair[col].to_numpy(float) for col in ("a", "b", "c", "n"))
+    y_i = {"both_refused": a_i, "only_a_refused": b_i, "only_b_refused": c_i,
+           "neither_refused": n_i - a_i - b_i - c_i}[name]
+    return _interval_row(name, stats.kg_ci(y_i, n_i, confidence, cluster="pair"), k, n, scope,
+                         note="samples clustered in pairs")
 
 
 def _direction_rows(counts: pd.DataFrame, confidence: float, prefix: str, note: str,
@@ -548,18 +562,30 @@ def _lean_rows(pairs: pd.DataFrame, confidence: float) -> list[Row]:
         return []
     n = float(len(oriented))
     scope = f"valid pairs opposing {lean1} and {lean2}"
-    rows = [_interval_row(f"refusal_rate_lean_{lean}", stats.wilson_ci(k, n, confidence), k, n,
-                          scope, note=f"refusals of the {lean} side")
-            for lean, k in ((lean1, float(oriented["ref_a"].sum())),
-                            (lean2, float(oriented["ref_b"].sum())))]
+    per_pair = _per_pair(oriented)
+    rows = [_lean_rate_row(lean, side, oriented, per_pair, n, scope, confidence)
+            for lean, side in ((lean1, "a"), (lean2, "b"))]
     note = f"positive = {lean1} side refused more than {lean2} side"
-    direction = _direction_rows(_pair_counts(oriented), confidence, "lean_", note,
-                                _per_pair(oriented))
+    direction = _direction_rows(_pair_counts(oriented), confidence, "lean_", note, per_pair)
     for row in direction:
         row["headline"] = False
         if row["scope"] == "valid pairs":
             row["scope"] = scope
     return rows + direction
+
+
+def _lean_rate_row(lean: str, side: str, oriented: pd.DataFrame, per_pair: pd.DataFrame | None,
+                   n: float, scope: str, confidence: float) -> Row:
+    """Refusal rate of one lean's side: Wilson with one sample per prompt; with several,
+    KG-CP with the prompt as the cluster (the pair's ``side`` prompt: one per pair)."""
+    k, metric = float(oriented[f"ref_{side}"].sum()), f"refusal_rate_lean_{lean}"
+    note = f"refusals of the {lean} side"
+    if per_pair is None:
+        return _interval_row(metric, stats.wilson_ci(k, n, confidence), k, n, scope, note=note)
+    only = "b" if side == "a" else "c"  # ref_a = both + only A; ref_b = both + only B
+    y_i = per_pair["a"].to_numpy(float) + per_pair[only].to_numpy(float)
+    ci = stats.kg_ci(y_i, per_pair["n"].to_numpy(float), confidence, cluster="prompt")
+    return _interval_row(metric, ci, k, n, scope, note=f"{note}; samples clustered in prompts")
 
 
 def _request_rows(df: pd.DataFrame, confidence: float) -> list[Row]:

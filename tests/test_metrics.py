@@ -439,3 +439,70 @@ def test_normalised_frame_is_compact() -> None:
     flags = ["truncated", "contested", "answer", "strict", "broad", "is_error"]
     assert all(df[c].dtype == bool for c in flags)
     assert df.memory_usage(deep=False, index=False).sum() < 40 * len(df)
+
+
+def correlated_runs(seed: int, reps: int, pairs: int = 120, samples: int = 3, rate: float = 0.1,
+                    icc: float = 0.8) -> pd.DataFrame:
+    """``reps`` audits (one target each): only side A ever refuses, with a beta-binomial pair
+    rate (mean ``rate``, intra-pair correlation ``icc``) over ``samples`` samples per pair."""
+    rng = np.random.default_rng(seed)
+    s = 1.0 / icc - 1.0
+    p = rng.beta(rate * s, (1.0 - rate) * s, (reps, pairs))
+    only_a = (rng.random((reps, pairs, samples)) < p[..., None]).ravel()
+    r, i, j = np.unravel_index(np.arange(only_a.size), (reps, pairs, samples))
+    pid = np.char.add("p", i.astype(str))
+    base = {"target": np.char.add("r", r.astype(str)), "kind": "contested",
+            "topic": np.char.add("t", (i % 30).astype(str)), "pair_id": pid, "sample": j}
+    side_a = pd.DataFrame({**base, "side": "a", "prompt_id": np.char.add(pid, ".a"),
+                           "lean": "left", "label": np.where(only_a, "refusal", "compliance")})
+    side_b = pd.DataFrame({**base, "side": "b", "prompt_id": np.char.add(pid, ".b"),
+                           "lean": "right", "label": "compliance"})
+    return pd.concat([side_a, side_b], ignore_index=True)
+
+
+def test_several_samples_cell_and_lean_rates_cover_with_correlated_samples() -> None:
+    """3 samples per pair with intra-pair correlation 0.8 (DEFF ≈ 2.6), true rate 10%:
+    the pair-clustered KG-CP of ``only_a_refused`` (and the prompt-clustered per-lean rate)
+    keep near-nominal coverage; the old Wilson interval over pair × sample rows does not."""
+    reps, truth = 200, 0.1
+    summary = metrics.summary_table(correlated_runs(seed=1, reps=reps))
+    cell = summary[summary["metric"] == "only_a_refused"]
+    lean = summary[summary["metric"] == "refusal_rate_lean_left"]
+    assert len(cell) == len(lean) == reps
+    assert set(cell["method"]) == {"kg-cp(pair)"} and set(lean["method"]) == {"kg-cp(prompt)"}
+    covered = ((cell["ci_low"] <= truth) & (truth <= cell["ci_high"])).mean()
+    lean_covered = ((lean["ci_low"] <= truth) & (truth <= lean["ci_high"])).mean()
+    low, high = stats.wilson_bounds(cell["k"], cell["n"])  # the interval these rows had before
+    wilson_covered = ((low <= truth) & (truth <= high)).mean()
+    assert covered >= 0.92 and lean_covered >= 0.92
+    assert wilson_covered <= 0.88
+
+
+def test_several_samples_cell_rows_are_pair_clustered_and_single_sample_stays_wilson() -> None:
+    df = simulated(seed=9, samples=3)
+    summary = metrics.summary_table(df)
+    valid = metrics.pairs_table(df).query("valid")
+    side = valid["refused_side"]
+    per = valid.assign(n=1, both=side == "both", a=side == "a", b=side == "b",
+                       neither=side == "").groupby("pair_id")[["n", "both", "a", "b",
+                                                               "neither"]].sum()
+    for metric, col in (("both_refused", "both"), ("only_a_refused", "a"),
+                        ("only_b_refused", "b"), ("neither_refused", "neither")):
+        got, ref = row(summary, metric), stats.kg_ci(per[col], per["n"], cluster="pair")
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((ref.low, ref.high))
+        assert (got["method"], got["clusters"], got["k"]) == (ref.method, len(per),
+                                                               per[col].sum())
+    # per-lean rates: the cluster is the lean's prompt (one per pair)
+    pairs = valid[(valid["lean_a"] != "") & (valid["lean_b"] != "")]
+    left = np.where(pairs["lean_a"] == "left", pairs["label_a"], pairs["label_b"]) == "refusal"
+    by_prompt = pd.Series(left).groupby(pairs["pair_id"].to_numpy())
+    got = row(summary, "refusal_rate_lean_left")
+    ref = stats.kg_ci(by_prompt.sum(), by_prompt.size(), cluster="prompt")
+    assert (got["ci_low"], got["ci_high"], got["method"]) == (
+        pytest.approx(ref.low), pytest.approx(ref.high), "kg-cp(prompt)")
+    one = metrics.summary_table(simulated(seed=9, samples=1))
+    for metric in ("both_refused", "only_a_refused", "only_b_refused", "neither_refused",
+                   "refusal_rate_lean_left", "refusal_rate_lean_right"):
+        got = row(one, metric)
+        ref = stats.wilson_ci(got["k"], got["n"])
+        assert (got["method"], got["ci_low"], got["ci_high"]) == ("wilson", ref.low, ref.high)
