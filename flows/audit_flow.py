@@ -232,7 +232,6 @@ def main(argv: list[str]) -> int:
     import asyncio
 
     from audit.cli_run import precheck
-    from audit.errors import AuditError
 
     if argv in (["-h"], ["--help"]):
         print(USAGE)
@@ -240,10 +239,22 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(USAGE, file=sys.stderr)
         return 2
-    try:
+
+    def start() -> dict[str, Any]:
         config: AuditConfig = load_config(Path(argv[0]), {}, {})
         precheck(config, None)  # user mistakes before Prefect starts
-        result = asyncio.run(audit_flow(config=config.public_dict(), show_progress=True))
+        return asyncio.run(audit_flow(config=config.public_dict(), show_progress=True))
+
+    return run_entry(start)
+
+
+def run_entry(start: Callable[[], dict[str, Any]]) -> int:
+    """Run a flow file's entry point: print the run folder (exit 0), or the error in one line
+    (exit 2 for a user mistake, 1 for a failed audit) — never a traceback."""
+    from audit.errors import AuditError
+
+    try:
+        result = start()
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

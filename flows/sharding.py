@@ -31,7 +31,7 @@ from audit import merge
 from audit import pipeline as pl
 from audit.errors import AuditError
 from flows.artifacts import ProgressPublisher
-from flows.audit_flow import TASK_OPTS, finish_stage, plan_task, send_with_progress
+from flows.audit_flow import TASK_OPTS, finish_stage, plan_task, run_entry, send_with_progress
 
 SHARD_DEPLOYMENT = "refusal-audit-shard/shard"
 
@@ -165,17 +165,14 @@ def main(argv: list[str]) -> int:
     from audit.cli_run import precheck
     from audit.config import load_config
 
-    try:  # user mistakes show as one line (exit 2), a failed audit as exit 1, never a traceback
+    def start() -> dict[str, Any]:  # user mistakes are caught before Prefect starts
         if args.resume:
             precheck(None, args.resume)
         else:
             precheck(load_config(Path(args.config_file), {}, {}), None, args.run_id)
-        result = asyncio.run(sharded_audit_flow(**params))
-    except AuditError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(result["run_dir"])
-    return 0
+        return asyncio.run(sharded_audit_flow(**params))
+
+    return run_entry(start)
 
 
 if __name__ == "__main__":
