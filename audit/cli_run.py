@@ -69,8 +69,6 @@ def run(
 def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool,
             retry_errors: bool = False) -> int:
     """Run the Prefect flow locally and print the headline."""
-    # a busy 2-core machine needs more than Prefect's default to start its temporary server
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
     from flows import local_api
 
