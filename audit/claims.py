@@ -23,14 +23,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from scipy import stats as sps
-
-from audit import power as pw
-from audit import stats
 from audit.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas, scipy and the statistics modules are imported where claims are judged, not here:
+# ``refusal-audit run`` loads the references file before it starts (scipy.stats costs ~0.8 s).
 
 __all__ = [
     "CLAIMS_COLUMNS",
@@ -211,6 +212,8 @@ class _Counts:
 def _summary_of(data: pd.DataFrame | Mapping[str, Sequence[float]], confidence: float
                 ) -> pd.DataFrame:
     """A summary from a responses frame, a summary frame or ``{metric: (k, n[, deff, K])}``."""
+    import pandas as pd
+
     if isinstance(data, pd.DataFrame):
         if "metric" in data.columns:
             return data
@@ -228,6 +231,8 @@ def _summary_of(data: pd.DataFrame | Mapping[str, Sequence[float]], confidence: 
 
 def _counts(summary: pd.DataFrame, target: str, metric: str) -> _Counts | None:
     """Counts of the metric's row for the target, or None."""
+    import pandas as pd
+
     rows = summary[(summary["target"] == target) & (summary["metric"] == metric)]
     if rows.empty:
         return None
@@ -240,6 +245,10 @@ def _counts(summary: pd.DataFrame, target: str, metric: str) -> _Counts | None:
 
 def _effective(c: _Counts, alpha: float) -> tuple[float, float]:
     """Effective count and size (x*, n*) for a one-sided test at level α."""
+    from scipy import stats as sps
+
+    from audit import stats
+
     if c.n <= 0 or c.clusters < 2:
         return c.k, c.n
     n_star = stats.effective_n(c.n, c.design_effect, c.clusters, float(sps.norm.ppf(1 - alpha)))
@@ -249,6 +258,8 @@ def _effective(c: _Counts, alpha: float) -> tuple[float, float]:
 def _more_needed(claim: Claim, p_hat: float, c: _Counts, n_star: float, alpha: float,
                  power: float) -> int | None:
     """Further units to settle the claim if the true rate were p̂ (None: no n would)."""
+    from audit import power as pw
+
     low, upp = claim.value - claim.margin, claim.value + claim.margin
     if claim.relation == "≈" and low < p_hat < upp:
         need = pw.n_equivalence(p_hat, low, upp, alpha=alpha, power=power)
@@ -275,6 +286,8 @@ def _inconclusive(more: int | None, unit: str) -> str:
 
 def _judge_bound(claim: Claim, x: float, n_star: float, alpha: float) -> dict[str, Any]:
     """Verdict parts for ``<`` and ``>`` claims."""
+    from audit import stats
+
     less = stats.binom_test_one_sided(x, n_star, claim.value, "less").p_value
     greater = stats.binom_test_one_sided(x, n_star, claim.value, "greater").p_value
     supports, against = (less, greater) if claim.relation == "<" else (greater, less)
@@ -292,6 +305,8 @@ def _judge_bound(claim: Claim, x: float, n_star: float, alpha: float) -> dict[st
 
 def _judge_equivalence(claim: Claim, x: float, n_star: float, alpha: float) -> dict[str, Any]:
     """Verdict parts for ``≈`` claims (TOST)."""
+    from audit import stats
+
     low, upp = claim.value - claim.margin, claim.value + claim.margin
     tost = stats.binom_tost(x, n_star, low, upp)
     outside = min(stats.binom_test_one_sided(x, n_star, upp, "greater").p_value,
@@ -352,6 +367,8 @@ def evaluate_claims(
     run at α = 1 − ``confidence``; inconclusive verdicts state the further units needed for
     ``power`` at the observed rate. Returns ``CLAIMS_COLUMNS``.
     """
+    import pandas as pd
+
     summary = _summary_of(data, confidence)
     claim_list = list(load_references() if claims is None else claims)
     targets = [target] if target is not None else sorted(summary["target"].unique())

@@ -10,15 +10,6 @@ import sys
 import click
 import typer
 
-from audit import (
-    cli_classifier,
-    cli_local,
-    cli_prompts,
-    cli_report,
-    cli_run,
-    cli_schedule,
-    cli_stats,
-)
 from audit.errors import AuditError
 
 # typer 0.29 vendors its own click (typer._click) and raises typer.Exit/typer.Abort:
@@ -34,22 +25,46 @@ except ImportError:  # pragma: no cover - a typer that uses click itself
     pass
 INTERRUPTED = "interrupted: completed requests are in the journal; resume with 'refusal-audit run --resume RUN_DIR'"
 
-app = typer.Typer(
-    name="refusal-audit",
-    help="Audit LLMs for refusals and viewpoint bias on contested topics.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 
-for _module in (cli_run, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local, cli_schedule):
-    _module.register(app)
+
+def build_app() -> typer.Typer:
+    """The typer app with every command registered."""
+    from audit import (
+        cli_classifier,
+        cli_local,
+        cli_prompts,
+        cli_report,
+        cli_run,
+        cli_schedule,
+        cli_stats,
+    )
+
+    app = typer.Typer(
+        name="refusal-audit",
+        help="Audit LLMs for refusals and viewpoint bias on contested topics.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for module in (cli_run, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local, cli_schedule):
+        module.register(app)
+    return app
+
+
+def start_prefect_early(args: list[str]) -> None:
+    """For ``run``: start Prefect's temporary server before the command modules are imported,
+    so its boot (about 3 s on another core) overlaps ours; ``run`` picks it up (flows/local_api)."""
+    if args[:1] == ["run"] and not {"--help", "-h"} & set(args):
+        from flows import local_api
+
+        local_api.start()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; show user errors as one line (no traceback) and return the exit code."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        start_prefect_early(sys.argv[1:] if argv is None else argv)
+        result = build_app()(args=argv, standalone_mode=False)
     except AuditError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return exc.exit_code

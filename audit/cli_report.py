@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from audit.errors import ConfigError
-from audit.history import append_history, render_index
-from audit.report_html import render_report
 
 
 def report(
@@ -28,6 +26,9 @@ def report(
     --history: write <reports-root>/index.html, every run with its trends.
     With a RUN_DIR and --history, first add that run to <reports-root>/history.csv.
     """
+    from audit.history import append_history, render_index  # pandas, scipy: only when used
+    from audit.report_html import render_report
+
     if run_dir is None and not history:
         raise ConfigError(
             "report: give a RUN_DIR (e.g. reports/<run-id>) or --history"

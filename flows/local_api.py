@@ -5,8 +5,9 @@ it imports the whole server package into this process (about 1.5 s of CPU) and t
 3 s for the server subprocess to boot, all before the first request is sent. Here the CLI starts
 the same server subprocess (the same command line and environment as Prefect's
 ``SubprocessASGIServer``) at once, points ``PREFECT_API_URL`` at it, and only waits for it when the
-flow is about to run — so the boot overlaps the imports and the prompt and endpoint checks. The
-server stops when the process exits (``atexit``) and, after a SIGKILL, through the watchdog of
+flow is about to run — so the boot overlaps the imports and the prompt and endpoint checks. It
+is started before Prefect itself is imported (0.8 s) and dropped again if Prefect's settings turn
+out to name an API. The server stops when the process exits (``atexit``) and, after a SIGKILL, through the watchdog of
 ``audit/orphans.py``. Nothing happens when a Prefect API is configured.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -33,6 +35,8 @@ class LocalApi:
 
     process: subprocess.Popen[bytes]
     url: str
+    used: bool = False
+    """A flow has run against it: Prefect's log and event workers may still send to it."""
 
     def wait(self, timeout: float = 120.0) -> None:
         """Block until the API answers /health; EndpointError if it dies or stays silent."""
@@ -79,30 +83,59 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _prefect_dir() -> str:
+    """The folder that holds the ``prefect`` package, found without importing it (0.8 s)."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise EndpointError("the prefect package is not installed — reinstall refusal-audit")
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
+
+
 def start() -> LocalApi | None:
-    """Start the temporary server (None when a Prefect API is configured). Before the flow runs,
-    call ``wait()`` and run the flow inside ``settings()``."""
+    """Start the temporary server at once, before Prefect is imported (None when the
+    environment names a Prefect API). Before the flow runs, call ``ready()``: it drops the server
+    when Prefect's settings (a profile, prefect.toml) turn out to name an API after all.
+
+    The server runs the command line of Prefect's own ``SubprocessASGIServer`` in this
+    process's environment; it reads the same profile and settings files itself.
+    """
     global _RUNNING
-    if not needed():
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    if "prefect.settings" in sys.modules and not needed():  # imported already: ask it (no cost)
         return None
     if _RUNNING is not None and _RUNNING.process.poll() is None:  # one per process, as Prefect's own
         return _RUNNING
-    import prefect
-    from prefect.settings import get_current_settings
-
     from audit.orphans import start_watchdog
 
     start_watchdog()
     port = _free_port()
-    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True),
-           "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+    env = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no telemetry from an audit (unless asked)
+           **os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+           "PREFECT__SERVER_FINAL": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__module_path__).parent), "--factory",
+        [sys.executable, "-m", "uvicorn", "--app-dir", _prefect_dir(), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "error", "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL)
     api = LocalApi(process, f"http://127.0.0.1:{port}/api")
     atexit.register(api.stop)
     _RUNNING = api
+    return api
+
+
+def ready(api: LocalApi | None) -> LocalApi | None:
+    """The server to run the flow against, once it answers; None (and the server stopped) when
+    Prefect's settings name an API or forbid temporary servers."""
+    global _RUNNING
+    if api is None:
+        return None
+    if not needed():
+        if not api.used:  # started for nothing; one that served a flow stays until exit
+            api.stop()
+            _RUNNING = None
+        return None
+    api.wait()
+    api.used = True
     return api
 
 

@@ -102,3 +102,25 @@ def test_runs_in_one_process_share_one_temporary_server(tmp_path: Path, fake_ser
         started = orphans.temporary_servers(os.getpid()) - before
         assert started <= {local_api._RUNNING.process.pid}  # both runs used one server (maybe an earlier one)
         assert local_api._RUNNING.process.pid in orphans.temporary_servers(os.getpid())
+        environ = Path(f"/proc/{local_api._RUNNING.process.pid}/environ").read_bytes().split(b"\0")
+        assert b"PREFECT_SERVER_ANALYTICS_ENABLED=false" in environ  # no telemetry from an audit
+
+
+def test_a_user_mistake_after_a_run_leaves_the_shared_temporary_server_up(
+        tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    """Prefect's log and event workers of an earlier run still send to the temporary server:
+    stopping it on a later mistake left them retrying for ever (a hang at exit)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from audit.cli import main
+    from flows import local_api
+
+    prompts = mini_set(tmp_path / "set.jsonl")
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert main(["run", "--base-url", fake_server.url, "--model", "m", "--prompts", str(prompts),
+                     "--reports-dir", str(tmp_path / "reports"), "--run-id", "ok", "--no-progress"]) == 0
+        server = local_api._RUNNING
+        assert server is not None and server.used
+        assert main(["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--prompts", str(prompts),
+                     "--reports-dir", str(tmp_path / "reports"), "--run-id", "bad", "--no-progress"]) == 2
+        assert local_api._RUNNING is server and server.process.poll() is None

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 
 from audit.fakeserver import FakeOpenAI
 from audit.requests import ChatRequest, request_id
-from audit.runner import AdaptiveLimiter, RetryPolicy, Sender, make_client, redact, run_requests
+from audit.runner import (
+    RETRYABLE,
+    AdaptiveLimiter,
+    BadResponse,
+    RetryPolicy,
+    Sender,
+    completion_fields,
+    make_client,
+    redact,
+    run_requests,
+)
 
 FAST = RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05)
 
@@ -189,3 +200,39 @@ def test_retry_after_is_honoured(fake_server: FakeOpenAI, directive: str, low: f
     assert rec["attempts"] == 3
     assert low <= rec["latency_s"] < high, rec["latency_s"]
     assert len(fake_server.state.log) == 3
+
+
+def test_the_request_body_is_the_chat_completions_body(fake_server: FakeOpenAI) -> None:
+    """The runner posts through the SDK's raw ``post``: the body must be what ``create`` sends."""
+    run(fake_server, ["comply"])
+    assert fake_server.state.log == [{"model": "m", "messages": [
+        {"role": "user", "content": "question 0 [[comply]]"}], "max_tokens": 10}]
+
+
+@pytest.mark.parametrize("body,answer,finish", [
+    (b'{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}', "hi", "stop"),
+    (b'{"choices":[{"message":null,"finish_reason":"content_filter"}]}', None, "content_filter"),
+    (b'{"choices":[{"message":{"content":null},"finish_reason":"content_filter"}]}', None, "content_filter"),
+    (b'{"choices":[{"message":{"content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}}]}',
+     "ab", None),
+    (b'{"choices":[{"message":{"content":"caf\\u00e9 \\ud83d"},"finish_reason":"length"}]}',
+     "café \ufffd", "length"),
+])
+def test_completion_bodies_become_journal_fields(body: bytes, answer: str | None, finish: str | None) -> None:
+    fields = completion_fields(body)
+    assert (fields["answer"], fields["finish_reason"], fields["error"]) == (answer, finish, None)
+
+
+@pytest.mark.parametrize("body,error", [
+    (b"{not json", json.JSONDecodeError),
+    (b'{"a": "\xc3\x28"}', BadResponse),
+    (b"[1, 2]", BadResponse),
+    (b'{"choices": []}', BadResponse),
+    (b'{"choices": {"0": 1}}', BadResponse),
+    (b'{"choices": ["text"]}', BadResponse),
+    (b'{"choices": [{"message": {"content": 42}}]}', BadResponse),
+])
+def test_unusable_completion_bodies_are_malformed_responses(body: bytes, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        completion_fields(body)
+    assert issubclass(error, RETRYABLE)
