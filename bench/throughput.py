@@ -9,7 +9,10 @@ in this one run:
      moment its first request started (finished_at - latency_s) to its last record; its
      end-to-end rate includes start-up (imports, Prefect's temporary server) and reports.
 The three are interleaved ``--reps`` times (default 3) and the medians reported, because a
-2-core machine is noisy; each repetition's ratios are printed too.
+2-core machine is noisy; each repetition's ratios are printed too. Then (unless
+``--no-prefect-server``) a real ``prefect server start`` is started, as a team that schedules
+audits has one, and ``refusal-audit run`` is timed again against it (``PREFECT_API_URL`` set: no
+temporary server to boot), interleaved with the baseline the same number of times.
 Prints one figure per line and the ratios. Usage: python bench/throughput.py [N] [C] [--reps R]
 """
 
@@ -25,8 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -75,13 +80,37 @@ def write_prompts(path: Path, n: int) -> None:
                                      "text": f"Argue for side {side} of issue {i}."}) + "\n")
 
 
-def audit_run(url: str, n: int, c: int, work: Path) -> tuple[float, float, dict[str, float]]:
+def start_prefect_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A ``prefect server start`` with its own PREFECT_HOME, once its API answers."""
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": ""}
+    proc = subprocess.Popen([str(ROOT / ".venv/bin/prefect"), "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("prefect server start did not answer within 180 s")
+
+
+def audit_run(url: str, n: int, c: int, work: Path,
+              api_url: str | None = None) -> tuple[float, float, dict[str, float]]:
     prompts = work / "bench-v1.jsonl"
     write_prompts(prompts, n)
     cmd = [str(ROOT / ".venv/bin/refusal-audit"), "run", "--base-url", url, "--model", "fake",
            "--prompts", str(prompts), "--concurrency", str(c), "--max-tokens", "64",
            "--reports-dir", str(work / "reports"), "--run-id", "bench", "--no-progress"]
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     launched = datetime.now().astimezone()
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -126,6 +155,8 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=5000, help="requests (default 5000)")
     parser.add_argument("c", nargs="?", type=int, default=32, help="concurrency (default 32)")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
+    parser.add_argument("--no-prefect-server", action="store_true",
+                        help="skip the runs against a running 'prefect server start'")
     args = parser.parse_args()
     n, c = args.n, args.c
     base, lib, send, e2e, phases = [], [], [], [], []
@@ -143,6 +174,7 @@ def main() -> None:
             print(f"rep {rep + 1}: baseline {base[-1]:.0f}, runner {lib[-1]:.0f}, refusal-audit run sending "
                   f"{send[-1]:.0f}, end to end {e2e[-1]:.0f} requests/s; ratios {lib[-1] / base[-1]:.3f}, "
                   f"{send[-1] / base[-1]:.3f}, {e2e[-1] / base[-1]:.3f}", flush=True)
+        served = [] if args.no_prefect_server else with_prefect_server(url, n, c, args.reps)
     finally:
         proc.terminate()
         proc.wait()
@@ -158,6 +190,35 @@ def main() -> None:
     print(f"ratio refusal-audit run sending/baseline: {med(x / b for x, b in zip(send, base, strict=True)):.3f} "
           "(target >= 0.90)")
     print(f"ratio refusal-audit run end-to-end/baseline: {med(x / b for x, b in zip(e2e, base, strict=True)):.3f}")
+    if served:
+        print("with a running 'prefect server start' (PREFECT_API_URL set), medians of "
+              f"{len(served)}:")
+        print(f"baseline AsyncOpenAI+semaphore: {med(r['base'] for r in served):.1f} requests/s")
+        print(f"refusal-audit run, sending: {med(r['send'] for r in served):.1f} requests/s")
+        print(f"refusal-audit run, end to end: {med(r['e2e'] for r in served):.1f} requests/s")
+        for name in served[0]["phases"]:
+            print(f"refusal-audit run, {name}: {med(r['phases'][name] for r in served):.2f} s")
+        print(f"ratio refusal-audit run sending/baseline: {med(r['send'] / r['base'] for r in served):.3f}")
+        print(f"ratio refusal-audit run end-to-end/baseline: {med(r['e2e'] / r['base'] for r in served):.3f}")
+
+
+def with_prefect_server(url: str, n: int, c: int, reps: int) -> list[dict[str, Any]]:
+    """``reps`` runs against a running Prefect server, each after a baseline of its own."""
+    out: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as home:
+        server, api_url = start_prefect_server(Path(home))
+        try:
+            for rep in range(reps):
+                b = asyncio.run(baseline(url, n, c))
+                with tempfile.TemporaryDirectory() as tmp:
+                    s, e, ph = audit_run(url, n, c, Path(tmp), api_url)
+                out.append({"base": b, "send": s, "e2e": e, "phases": ph})
+                print(f"prefect server rep {rep + 1}: baseline {b:.0f}, refusal-audit run sending {s:.0f}, "
+                      f"end to end {e:.0f} requests/s; ratios {s / b:.3f}, {e / b:.3f}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return out
 
 
 if __name__ == "__main__":
