@@ -26,7 +26,6 @@ except ImportError:  # pragma: no cover - a typer that uses click itself
 INTERRUPTED = "interrupted: completed requests are in the journal; resume with 'refusal-audit run --resume RUN_DIR'"
 
 
-
 def build_app() -> typer.Typer:
     """The typer app with every command registered."""
     from audit import (

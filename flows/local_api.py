@@ -3,8 +3,8 @@
 Without a Prefect server, Prefect starts a temporary one itself when the flow first calls its API:
 it imports the whole server package into this process (about 1.5 s of CPU) and then waits about
 3 s for the server subprocess to boot, all before the first request is sent. Here the CLI starts
-the same server subprocess (the same command line and environment as Prefect's
-``SubprocessASGIServer``) at once, points ``PREFECT_API_URL`` at it, and only waits for it when the
+the same server subprocess (the command line of Prefect's ``SubprocessASGIServer``, in this
+process's environment) at once, points ``PREFECT_API_URL`` at it, and only waits for it when the
 flow is about to run — so the boot overlaps the imports and the prompt and endpoint checks. It
 is started before Prefect itself is imported (0.8 s) and dropped again if Prefect's settings turn
 out to name an API. The server stops when the process exits (``atexit``) and, after a SIGKILL, through the watchdog of
