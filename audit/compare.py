@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from audit import stats
-from audit.metrics import TEXT_COLUMNS, _pairs, normalise_responses
+from audit.metrics import _normalise, _pairs
 
 __all__ = ["COMPARISON_COLUMNS", "compare_runs", "compare_targets"]
 
@@ -53,7 +53,32 @@ def _units(df: pd.DataFrame, pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
     out = pd.DataFrame({"unit": src[unit].array[keep], "sample": src["sample"].to_numpy()[keep],
                         "topic": src["topic"].array[keep], "y": src[outcome].to_numpy(bool)[keep]},
                        copy=False)
-    return out[~out.duplicated(["unit", "sample"], keep="last").to_numpy()].reset_index(drop=True)
+    last = _last_of_each(out["unit"], out["sample"].to_numpy())
+    return out if last is None else out[last].reset_index(drop=True)
+
+
+def _last_of_each(unit: pd.Series, sample: np.ndarray) -> np.ndarray | None:
+    """Mask of the rows that are the last of their ``unit`` (categorical) × ``sample``; None
+    when no unit repeats. One stable sort of an int64 key (pandas' ``duplicated`` on two
+    columns needs several times the memory)."""
+    codes = unit.cat.codes.to_numpy()
+    low = int(sample.min()) if len(sample) else 0
+    width = int(sample.max()) - low + 1 if len(sample) else 1
+    if (len(unit.cat.categories) + 1) * width >= 2**62:  # no room for an int64 key
+        return ~unit.to_frame().assign(sample=sample).duplicated(keep="last").to_numpy()
+    key = codes.astype(np.int64)
+    key *= width
+    key += sample
+    key -= low
+    order = np.argsort(key, kind="stable")  # a repeated unit keeps its row order: last is last
+    key = key[order]
+    last = np.ones(len(key), dtype=bool)
+    last[:-1] = key[1:] != key[:-1]
+    if last.all():
+        return None
+    keep = np.zeros(len(key), dtype=bool)
+    keep[order[last]] = True
+    return keep
 
 
 def _keys(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -64,10 +89,27 @@ def _keys(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
                                         b["sample"].to_numpy(np.int64)]))
     keys = []
     for units, cats in ((a, cats_a), (b, cats_b)):
-        unit = union.get_indexer(cats).astype(np.int64)[units["unit"].cat.codes.to_numpy()]
-        sample = np.searchsorted(samples, units["sample"].to_numpy(np.int64))
-        keys.append(unit * max(len(samples), 1) + sample)
+        key = union.get_indexer(cats).astype(np.int64)[units["unit"].cat.codes.to_numpy()]
+        key *= max(len(samples), 1)
+        key += np.searchsorted(samples, units["sample"].to_numpy())
+        keys.append(key)
     return keys[0], keys[1]
+
+
+def _matches(keys: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``a`` and in ``b`` of the keys both hold (each side's keys are distinct),
+    in key order: ``np.intersect1d(..., assume_unique=True, return_indices=True)``, through a
+    lookup table over the keys' (small) range instead of sorting both sides together."""
+    keys_a, keys_b = keys
+    span = int(max(keys_a.max(initial=-1), keys_b.max(initial=-1))) + 1
+    if span > 4 * (len(keys_a) + len(keys_b)) + (1 << 16):
+        _, at_a, at_b = np.intersect1d(keys_a, keys_b, assume_unique=True, return_indices=True)
+        return at_a, at_b
+    where_a, where_b = np.full(span, -1, dtype=np.intp), np.full(span, -1, dtype=np.intp)
+    where_a[keys_a] = np.arange(len(keys_a))
+    where_b[keys_b] = np.arange(len(keys_b))
+    common = np.flatnonzero((where_a >= 0) & (where_b >= 0))
+    return where_a[common], where_b[common]
 
 
 def _verdict(low: float, high: float, label_a: str, label_b: str) -> str:
@@ -81,10 +123,11 @@ def _verdict(low: float, high: float, label_a: str, label_b: str) -> str:
     return "no significant difference"
 
 
-def _paired(a: pd.DataFrame, b: pd.DataFrame, keys: tuple[np.ndarray, np.ndarray],
+def _paired(a: pd.DataFrame, b: pd.DataFrame, matched: tuple[np.ndarray, np.ndarray],
             confidence: float) -> dict[str, Any]:
-    """Paired comparison on matched units (``keys``: ``_keys(a, b)``), clustered by topic."""
-    _, at_a, at_b = np.intersect1d(*keys, assume_unique=True, return_indices=True)
+    """Paired comparison on matched units (``matched``: ``_matches`` of ``_keys(a, b)``),
+    clustered by topic."""
+    at_a, at_b = matched
     ya, yb = a["y"].to_numpy(bool)[at_a], b["y"].to_numpy(bool)[at_b]
     per_topic = pd.DataFrame({"topic": a["topic"].array[at_a], "n": 1.0, "b": ya & ~yb,
                               "c": yb & ~ya})
@@ -137,11 +180,11 @@ def _independent(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[st
 def _compare_metric(a: pd.DataFrame, b: pd.DataFrame, confidence: float, min_overlap: float
                     ) -> dict[str, Any]:
     """Paired or independent comparison of one metric's units."""
-    keys = _keys(a, b)
-    shared = len(np.intersect1d(*keys, assume_unique=True))
+    matched = _matches(_keys(a, b))
+    shared = len(matched[0])
     overlap = shared / max(len(a), len(b), 1)
     if shared > 0 and overlap >= min_overlap:
-        return _paired(a, b, keys, confidence)
+        return _paired(a, b, matched, confidence)
     return _independent(a, b, confidence)
 
 
@@ -161,12 +204,25 @@ def compare_runs(
     (``higher in <A>``, ``higher in <B>``, ``no significant difference`` or
     ``not compared — no data``).
     """
-    frames = [normalise_responses(run_a), normalise_responses(run_b)]
-    pairs = [_pairs(f) for f in frames]
+    return _compare(_metric_units(run_a), _metric_units(run_b), label_a, label_b, confidence,
+                    min_overlap)
+
+
+def _metric_units(responses: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """The units of every metric of one run (``_units``): the rows of ``responses`` (those
+    of the mask ``rows``). Its normalised frame and pairs are let go on return: only one
+    run's are held at a time."""
+    df = _normalise(responses, rows)
+    pairs = _pairs(df)
+    return {metric: _units(df, pairs, metric) for metric in METRICS}
+
+
+def _compare(units_a: dict[str, pd.DataFrame], units_b: dict[str, pd.DataFrame], label_a: str,
+             label_b: str, confidence: float, min_overlap: float) -> pd.DataFrame:
+    """``compare_runs`` on the two runs' ``_metric_units``."""
     rows = []
     for metric in METRICS:
-        ua, ub = (_units(f, p, metric) for f, p in zip(frames, pairs, strict=True))
-        row = _compare_metric(ua, ub, confidence, min_overlap)
+        row = _compare_metric(units_a[metric], units_b[metric], confidence, min_overlap)
         row |= {"metric": metric, "label_a": label_a, "label_b": label_b}
         row["estimate_a"] = row["k_a"] / row["n_a"] if row["n_a"] > 0 else np.nan
         row["estimate_b"] = row["k_b"] / row["n_b"] if row["n_b"] > 0 else np.nan
@@ -176,13 +232,14 @@ def compare_runs(
 
 
 def compare_targets(
-    responses: pd.DataFrame, target_a: str, target_b: str, **options: Any
+    responses: pd.DataFrame, target_a: str, target_b: str, *, confidence: float = 0.95,
+    min_overlap: float = 0.5,
 ) -> pd.DataFrame:
     """Compare two targets of one responses frame (same prompts → paired)."""
-    needed = [c for c in responses.columns if c in (*TEXT_COLUMNS, "sample", "truncated")]
-    return compare_runs(responses.loc[_target_is(responses["target"], target_a), needed],
-                        responses.loc[_target_is(responses["target"], target_b), needed],
-                        label_a=target_a, label_b=target_b, **options)
+    # one target at a time: its rows are normalised and paired, then only its units kept
+    units = [_metric_units(responses, _target_is(responses["target"], target))
+             for target in (target_a, target_b)]
+    return _compare(*units, target_a, target_b, confidence, min_overlap)
 
 
 def _target_is(column: pd.Series, target: str) -> np.ndarray:

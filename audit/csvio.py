@@ -29,12 +29,25 @@ def neutralise(value: object) -> object:
 
 
 def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``df`` whose text cells are neutralised."""
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(neutralise)
+    """``df`` with its text cells neutralised, as a new frame (``df`` is not modified).
+
+    Only text columns that hold a dangerous cell are rebuilt; the others are shared with
+    ``df``, not copied (copy on write). A categorical column is neutralised once per category,
+    not once per row.
+    """
+    out = df.copy(deep=False)
+    for i in range(out.shape[1]):
+        values = out.iloc[:, i]
+        if isinstance(values.dtype, pd.CategoricalDtype) and _harmless(values.cat.categories):
+            continue
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            out.isetitem(i, values.map(neutralise))
     return out
+
+
+def _harmless(categories: pd.Index) -> bool:
+    """Whether neutralising leaves every one of ``categories`` as it is."""
+    return all(neutralise(c) is c for c in categories)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:

@@ -79,13 +79,24 @@ Row = dict[str, Any]
 # The normalised frame keeps every text column as a categorical whose categories are the cleaned
 # distinct values in sorted order (so grouping by codes gives the alphabetical order of the
 # strings) and whose codes are the smallest integers that fit: a few bytes per answer, whatever
-# the input's dtypes. Flags are bools, ``sample`` an int64. Row-level work below stays on codes;
-# only aggregated (per-group) frames are turned back into plain object columns.
+# the input's dtypes. Flags are bools, ``sample`` the smallest integer type that holds it.
+# Row-level work below stays on codes; only aggregated (per-group) frames are turned back into
+# plain object columns.
 
 
 def _small(n: int) -> type[np.signedinteger[Any]]:
     """The smallest signed integer type holding codes 0..n-1 (and -1)."""
     return np.int8 if n < 2**7 else np.int16 if n < 2**15 else np.int32 if n < 2**31 else np.int64
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """Integers in the smallest signed type that holds them (int64 ones as they are)."""
+    if len(values):
+        low, high = int(values.min()), int(values.max())
+        for kind in (np.int8, np.int16, np.int32):
+            if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
+                return values.astype(kind)
+    return values
 
 
 def _categorical(codes: np.ndarray, categories: np.ndarray, index: pd.Index) -> pd.Series:
@@ -138,17 +149,31 @@ def normalise_responses(responses: pd.DataFrame) -> pd.DataFrame:
     """The columns the statistics use, cleaned; missing optional columns get defaults.
 
     Text columns come back as categoricals (sorted categories, missing → ''), flags as bools,
-    ``sample`` as int64.
+    ``sample`` as the smallest signed integer type that holds its values (int8 for a few
+    samples: one byte per answer).
     """
-    index = responses.index
+    return _normalise(responses)
+
+
+def _normalise(responses: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+    """``normalise_responses`` of the rows of ``responses`` selected by the mask ``rows`` (all
+    when None), the same as normalising ``responses[rows]`` without copying it first: one
+    column is selected at a time."""
+    index = responses.index if rows is None else responses.index[rows]
+
+    def column(name: str, default: object) -> pd.Series:
+        if name not in responses:
+            return pd.Series(default, index=index, dtype=object if isinstance(default, str) else None)
+        values = responses[name]
+        return values if rows is None else values[rows]
+
     out: dict[str, Any] = {}
     for col in TEXT_COLUMNS:
-        raw = responses[col] if col in responses else pd.Series("", index=index, dtype=object)
-        out[col] = _text(raw, lower=col in LOWER_COLUMNS)
-    raw_sample = responses["sample"] if "sample" in responses else pd.Series(0, index=index)
-    out["sample"] = pd.to_numeric(raw_sample, errors="coerce").fillna(0).astype(np.int64)
-    raw_flag = responses["truncated"] if "truncated" in responses else pd.Series(False, index=index)
-    out["truncated"] = _flag(raw_flag)
+        out[col] = _text(column(col, ""), lower=col in LOWER_COLUMNS)
+    sample = pd.to_numeric(column("sample", 0), errors="coerce").fillna(0).astype(np.int64)
+    out["sample"] = _narrow(sample.to_numpy())
+    del sample
+    out["truncated"] = _flag(column("truncated", False))
     label = out["label"]
     out["contested"] = _is(out["kind"], "contested")
     out["answer"] = _is(label, *ANSWER_LABELS)
@@ -180,28 +205,136 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# --- grouping on codes -------------------------------------------------------------------------
+#
+# Row-level groupings below work on the category codes of the normalised frame: one intp group
+# number per (selected) row, renumbered in place block by block, and counts by ``np.bincount``
+# — about 8 bytes per row, where a pandas groupby or ``pd.factorize`` builds several int64
+# arrays and a hash table sized by the rows. Groups come out in the order of
+# ``groupby(..., sort=True, observed=True)`` (sorted categories: the order of the strings) or,
+# with ``sort=False``, in order of first appearance, as before.
+
+Rows = np.ndarray | slice
+_BLOCK = 1 << 18  # rows renumbered at a time
+
+
+def _combined_code(columns: list[pd.Series], rows: Rows) -> tuple[np.ndarray, int]:
+    """One intp per selected row combining the codes of the normalised text ``columns`` in
+    mixed radix (so it sorts like the keys), and the number of values it spans. When the span
+    would overflow, the codes so far are first renumbered 0.. in sorted order."""
+    code = np.zeros(0, dtype=np.intp)
+    span = 0
+    for col in columns:
+        part = _cat_codes(col)[rows]
+        size = max(len(col.cat.categories), 1)
+        if not span:
+            code, span = part.astype(np.intp), size
+            continue
+        if span > np.iinfo(np.intp).max // size:
+            uniques = _sorted_uniques(code)
+            _renumber(code, uniques, search=True)
+            span = len(uniques)
+        code *= size
+        code += part
+        span *= size
+    return code, span
+
+
+def _sorted_uniques(code: np.ndarray) -> np.ndarray:
+    """The distinct values of ``code``, sorted (merged block by block)."""
+    uniques = code[:0]
+    for start in range(0, len(code), _BLOCK):
+        uniques = np.union1d(uniques, code[start:start + _BLOCK])
+    return uniques
+
+
+def _renumber(code: np.ndarray, table: np.ndarray, *, search: bool = False) -> None:
+    """In place, block by block: each value ``v`` of ``code`` becomes ``table[v]`` or, with
+    ``search``, the position of ``v`` in the sorted ``table``."""
+    for start in range(0, len(code), _BLOCK):
+        block = code[start:start + _BLOCK]
+        block[:] = np.searchsorted(table, block) if search else table[block]
+
+
+def _first_rows(ids: np.ndarray, groups: int) -> np.ndarray:
+    """The position of the first row of each group."""
+    first = np.full(groups, len(ids), dtype=np.intp)
+    for start in range(0, len(ids), _BLOCK):
+        block = ids[start:start + _BLOCK]
+        np.minimum.at(first, block, np.arange(start, start + len(block), dtype=np.intp))
+    return first
+
+
+def _group_ids(columns: list[pd.Series], rows: Rows, *, sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Group number of each selected row for the combination of the normalised text
+    ``columns`` (``rows``: a mask, row numbers or ``slice(None)``), and the position of each
+    group's first row. ``sort`` numbers the groups in key order, else in order of first
+    appearance."""
+    ids, span = _combined_code(columns, rows)
+    if span <= max(len(ids), 1 << 16):  # dense: a lookup table no longer than the rows
+        seen = np.bincount(ids, minlength=span) > 0
+        _renumber(ids, np.cumsum(seen) - 1)
+        groups = int(seen.sum())
+    else:
+        uniques = _sorted_uniques(ids)
+        _renumber(ids, uniques, search=True)
+        groups = len(uniques)
+    first = _first_rows(ids, groups)
+    if not sort:  # number the groups by their first row instead
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(groups, dtype=np.intp)
+        rank[order] = np.arange(groups, dtype=np.intp)
+        _renumber(ids, rank)
+        first = first[order]
+    return ids, first
+
+
+def _count(ids: np.ndarray, groups: int, flag: np.ndarray | None = None) -> np.ndarray:
+    """Rows per group (int64), or rows where ``flag`` is True."""
+    picked = ids if flag is None else ids[flag]
+    return np.bincount(picked, minlength=groups).astype(np.int64, copy=False)
+
+
+def _values(column: pd.Series, rows: Rows, at: np.ndarray) -> pd.Series:
+    """A normalised text column's values at positions ``at`` of the selected ``rows``, as an
+    object Series."""
+    cats = np.asarray(column.cat.categories, dtype=object)
+    return pd.Series(cats[_cat_codes(column)[rows][at]], dtype=object)
+
+
+def _group_counts(frame: pd.DataFrame, by: list[str], rows: Rows, flags: dict[str, np.ndarray]
+                  ) -> pd.DataFrame:
+    """``frame``'s selected rows grouped by the text columns ``by`` (sorted, observed groups):
+    ``by`` as object columns, ``n`` (rows) and the number of True of each of ``flags``
+    (full-length bools), all int64 — ``groupby(by).size()`` and ``.sum()`` of flags."""
+    ids, first = _group_ids([frame[c] for c in by], rows, sort=True)
+    data: dict[str, Any] = {c: _values(frame[c], rows, first) for c in by}
+    data["n"] = _count(ids, len(first))
+    for name, flag in flags.items():
+        data[name] = _count(ids, len(first), flag[rows])
+    return pd.DataFrame(data)
+
+
 # --- pairs -------------------------------------------------------------------------------------
 
 
-def _pair_key(df: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """One sortable int64 per target × pair_id × sample of ``rows`` (alphabetical, then sample)."""
-    # sorted categories: the order of the codes is the order of the strings
-    target = _cat_codes(df["target"])[rows].astype(np.int64)
-    pair = _cat_codes(df["pair_id"])[rows].astype(np.int64)
-    sample = df["sample"].to_numpy(np.int64)[rows]
-    sample = sample - sample.min() if sample.size else sample
+def _pair_key(df: pd.DataFrame, rows: Rows) -> np.ndarray:
+    """One sortable int64 per target × pair_id × sample of ``rows`` (a mask or row numbers;
+    alphabetical, then sample)."""
+    # sorted categories: the order of the codes is the order of the strings; computed in
+    # place (one int64 array, one temporary)
+    sample = df["sample"].to_numpy()[rows].astype(np.int64)
+    low = int(sample.min()) if sample.size else 0
     width_pair = len(df["pair_id"].cat.categories) + 1
-    width_sample = int(sample.max(initial=0)) + 1
-    return np.asarray((target * width_pair + pair) * width_sample + sample, dtype=np.int64)
-
-
-def _last_per_key(keys: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct ``keys`` and, for each, the last of its ``rows`` (in row order)."""
-    order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
-    last = np.ones(len(sorted_keys), dtype=bool)
-    last[:-1] = sorted_keys[1:] != sorted_keys[:-1]
-    return sorted_keys[last], rows[order][last]
+    width_sample = int(sample.max()) - low + 1 if sample.size else 1
+    del sample
+    key = _cat_codes(df["target"])[rows].astype(np.int64)
+    key *= width_pair
+    key += _cat_codes(df["pair_id"])[rows]
+    key *= width_sample
+    key += df["sample"].to_numpy()[rows]
+    key -= low
+    return key
 
 
 def _take(values: pd.Series, rows: np.ndarray) -> np.ndarray:
@@ -237,56 +370,85 @@ def _pairs(df: pd.DataFrame) -> pd.DataFrame:
     Text columns stay categorical ('' where a side is absent); ``valid``, ``ref_a``, ``ref_b``
     and ``asymmetric`` are bools. ``_pairs_table`` turns it into the public pairs table.
     """
-    side = df["side"]
-    keep = df["contested"].to_numpy(bool) & ~_is(df["pair_id"], "") & _is(side, "a", "b")
-    rows = np.flatnonzero(keep)
-    key = _pair_key(df, rows)
-    is_a = _is(side, "a")[rows]
-    keys_a, last_a = _last_per_key(key[is_a], rows[is_a])
-    keys_b, last_b = _last_per_key(key[~is_a], rows[~is_a])
-    keys = np.union1d(keys_a, keys_b)
-    rows_a = np.full(len(keys), -1, dtype=np.int64)
-    rows_b = np.full(len(keys), -1, dtype=np.int64)
-    rows_a[np.searchsorted(keys, keys_a)] = last_a
-    rows_b[np.searchsorted(keys, keys_b)] = last_b
+    rows_a, rows_b, one_sided = _side_rows(df)
     has_a, has_b = rows_a >= 0, rows_b >= 0
-    sample = df["sample"].to_numpy(np.int64)
+    at_a, at_b = np.maximum(rows_a, 0), np.maximum(rows_b, 0)
+    sample = df["sample"].to_numpy()
     out: dict[str, Any] = {}
     for col in ("target", "pair_id"):
         out[col] = _first_nonblank(df[col], rows_a, rows_b)
-    out["sample"] = np.where(has_a, sample[np.maximum(rows_a, 0)], sample[np.maximum(rows_b, 0)])
+    out["sample"] = np.where(has_a, sample[at_a], sample[at_b])  # int64 in the public table
     for col in ("topic", "category", "template"):
         out[col] = _first_nonblank(df[col], rows_a, rows_b)
     for suffix, rows_s in (("a", rows_a), ("b", rows_b)):
         for col in ("lean", "stance", "prompt_id", "label"):
             out[f"{col}_{suffix}"] = _with_blank(df[col], _take(df[col], rows_s))
     answer, strict = df["answer"].to_numpy(bool), df["strict"].to_numpy(bool)
-    at_a, at_b = np.maximum(rows_a, 0), np.maximum(rows_b, 0)
     valid = has_a & has_b & answer[at_a] & answer[at_b]
     ref_a, ref_b = valid & strict[at_a], valid & strict[at_b]
     out |= {"valid": valid, "ref_a": ref_a, "ref_b": ref_b, "asymmetric": ref_a != ref_b}
     frame = _columns(out)
-    frame.attrs["one_sided"] = bool(len(keys) != len(keys_a) or len(keys) != len(keys_b))
+    frame.attrs["one_sided"] = one_sided
     return frame
 
 
-def _pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The public pairs table (``PAIRS_COLUMNS``, text as object) of ``_pairs``'s frame."""
+def _side_rows(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, bool]:
+    """For each target × pair_id × sample of the contested rows, in key order: the row of
+    side A and the row of side B (the last of each; −1 when the side is absent), and whether
+    any pair lacks a side.
+
+    One stable sort of key × side (three arrays of 8 bytes per contested row at most).
+    """
+    side = df["side"]
+    keep = df["contested"].to_numpy(bool) & ~_is(df["pair_id"], "") & _is(side, "a", "b")
+    key = _pair_key(df, keep)
+    key *= 2
+    key += _is(side, "b")[keep]  # key × side, side A first
+    order = np.argsort(key, kind="stable")  # equal keys stay in row order: the last is last
+    key = key[order]
+    last = np.ones(len(key), dtype=bool)
+    last[:-1] = key[1:] != key[:-1]
+    key, order = key[last], order[last]
+    rows = np.flatnonzero(keep)[order]
+    del keep, order, last
+    is_b = (key & 1).astype(bool)
+    key >>= 1
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    del key
+    pair = np.cumsum(new)  # the pair row (+ 1) of each key × side
+    pair -= 1
+    rows_a = np.full(int(new.sum()), -1, dtype=np.int64)
+    rows_b = np.full(len(rows_a), -1, dtype=np.int64)
+    rows_a[pair[~is_b]] = rows[~is_b]
+    rows_b[pair[is_b]] = rows[is_b]
+    one_sided = bool(is_b.sum() != len(rows_b) or (~is_b).sum() != len(rows_a))
+    return rows_a, rows_b, one_sided
+
+
+def _pairs_table(pairs: pd.DataFrame, *, compact: bool = False) -> pd.DataFrame:
+    """The public pairs table (``PAIRS_COLUMNS``) of ``_pairs``'s frame, text as object.
+
+    With ``compact`` the text columns stay the categoricals of ``_pairs`` (shared, not copied;
+    ``refused_side`` a categorical too): the same values and the same CSV, without a string
+    pointer per row and column (~8 bytes × 14 columns per pair row).
+    """
     ref_a, ref_b = pairs["ref_a"].to_numpy(bool), pairs["ref_b"].to_numpy(bool)
-    side = np.select([ref_a & ref_b, ref_a, ref_b], ["both", "a", "b"], default="")
+    codes = np.select([ref_a & ref_b, ref_a, ref_b], [1, 2, 3], default=0).astype(np.int8)
+    side = pd.Categorical.from_codes(codes, categories=pd.Index(["", "both", "a", "b"], dtype=object))
     # text as object, as the joined frame had it (as str where a side was missing: the old
     # join filled the gaps and inferred the dtypes)
     text = "str" if pairs.attrs.get("one_sided") else object
     data: dict[str, Any] = {}
     for col in PAIRS_COLUMNS:
         if col == "refused_side":
-            data[col] = pd.Series(side, dtype=object)
+            data[col] = pd.Series(side) if compact else pd.Series(side.astype(object), dtype=object)
         elif col == "sample":
             data[col] = pd.Series(pairs[col].to_numpy(np.int64))
         elif col in ("valid", "asymmetric"):
             data[col] = pd.Series(pairs[col].to_numpy(bool))
         else:
-            data[col] = pairs[col].astype(object).astype(text)
+            data[col] = pairs[col] if compact else pairs[col].astype(object).astype(text)
     return pd.DataFrame(data, columns=PAIRS_COLUMNS, copy=False)
 
 
@@ -344,12 +506,9 @@ def _rate_rows(
                           note="ignores topic clustering; too narrow when topics differ")]
 
 
-def _topic_totals(df: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """Per-topic event counts ``y`` and sizes ``n`` of a boolean column."""
-    if df.empty:
-        return pd.DataFrame({"y": pd.Series([], dtype=float), "n": pd.Series([], dtype=float)})
-    grouped = df.groupby("topic", sort=True, observed=True)[outcome]
-    return pd.DataFrame({"y": grouped.sum().astype(float), "n": grouped.size().astype(float)})
+def _topic_totals(totals: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """Per-topic event counts ``y`` and sizes ``n`` of one outcome of ``_group_counts``."""
+    return pd.DataFrame({"y": totals[outcome].astype(float), "n": totals["n"].astype(float)})
 
 
 # --- per-target summary blocks -----------------------------------------------------------------
@@ -358,15 +517,16 @@ def _topic_totals(df: pd.DataFrame, outcome: str) -> pd.DataFrame:
 def _answer_rows(df: pd.DataFrame, confidence: float, calibration: Mapping[str, Any] | None
                  ) -> list[Row]:
     """Strict and broad refusal rates over contested answers (+ corrected rates)."""
-    answers = df.loc[df["contested"].to_numpy(bool) & df["answer"].to_numpy(bool),
-                     ["topic", "strict", "broad"]]
+    answers = df["contested"].to_numpy(bool) & df["answer"].to_numpy(bool)
+    totals = _group_counts(df, ["topic"], answers,
+                           {outcome: df[outcome].to_numpy(bool) for outcome in ("strict", "broad")})
     scope = "contested answers"
-    rows = _rate_rows("refusal_rate", _topic_totals(answers, "strict"), scope, confidence, True)
-    rows += _rate_rows("refusal_rate_broad", _topic_totals(answers, "broad"), scope,
+    rows = _rate_rows("refusal_rate", _topic_totals(totals, "strict"), scope, confidence, True)
+    rows += _rate_rows("refusal_rate_broad", _topic_totals(totals, "broad"), scope,
                        confidence, True)
     for outcome, cal in _calibrations(calibration).items():
         metric = "refusal_rate_corrected" if outcome == "strict" else "refusal_rate_broad_corrected"
-        rows.append(_corrected_row(metric, int(answers[outcome].sum()), len(answers), cal,
+        rows.append(_corrected_row(metric, int(totals[outcome].sum()), int(answers.sum()), cal,
                                    confidence))
     return rows
 
@@ -407,22 +567,27 @@ def _corrected_row(metric: str, k: int, n: int, cal: Mapping[str, Any], confiden
 
 
 def _pair_counts(pairs: pd.DataFrame, by: list[str] | None = None) -> pd.DataFrame:
-    """Per-group counts of valid pairs: n, a (both), b (only A), c (only B); groups by topic."""
+    """Per-group counts of valid pairs (groups by topic, in key order): the ``by`` columns,
+    then n, a (both), b (only A), c (only B) as floats."""
     by = by or ["topic"]
     valid = pairs["valid"].to_numpy(bool)
     if not valid.any():
         return pd.DataFrame({c: pd.Series([], dtype=float) for c in ("n", "a", "b", "c")})
-    ref_a, ref_b = pairs["ref_a"].to_numpy(bool)[valid], pairs["ref_b"].to_numpy(bool)[valid]
-    frame = pairs.loc[valid, by].assign(a=ref_a & ref_b, b=ref_a & ~ref_b, c=ref_b & ~ref_a)
-    grouped = frame.groupby(by, sort=True, observed=True)
-    out = grouped[["a", "b", "c"]].sum().astype(float)
-    out.insert(0, "n", grouped.size().astype(float))
-    return _plain(out)
+    ref_a, ref_b = pairs["ref_a"].to_numpy(bool), pairs["ref_b"].to_numpy(bool)
+    out = _group_counts(pairs, by, valid, {"a": ref_a & ref_b, "b": ref_a & ~ref_b,
+                                           "c": ref_b & ~ref_a})
+    return out.astype(dict.fromkeys(("n", "a", "b", "c"), float))
+
+
+def _varies(values: np.ndarray) -> bool:
+    """Whether the integers ``values`` hold more than one distinct value (min ≠ max: no hash
+    table of the values, as ``nunique`` builds)."""
+    return bool(len(values) and values.min() != values.max())
 
 
 def _multi_sample(frame: pd.DataFrame) -> bool:
     """True when the frame (one target) holds several samples per prompt."""
-    return bool(frame["sample"].nunique() > 1) if "sample" in frame and len(frame) else False
+    return _varies(frame["sample"].to_numpy()) if "sample" in frame else False
 
 
 def _per_pair(pairs: pd.DataFrame) -> pd.DataFrame | None:
@@ -664,12 +829,12 @@ _TARGET_COLUMNS = ["topic", "kind", "contested", "answer", "strict", "broad",
 # --- per-topic and per-template table ----------------------------------------------------------
 
 
-def _multi_targets(frame: pd.DataFrame) -> set[str]:
-    """Targets of the frame with several samples per prompt."""
-    if frame.empty:
-        return set()
-    counts = frame.groupby("target", sort=True, observed=True)["sample"].nunique()
-    return set(counts.index[counts > 1])
+def _multi_targets(frame: pd.DataFrame, rows: Rows = slice(None)) -> set[str]:
+    """Targets of the frame's selected rows with several samples per prompt."""
+    codes = _cat_codes(frame["target"])[rows]
+    sample = frame["sample"].to_numpy()[rows]
+    names = frame["target"].cat.categories
+    return {names[code] for code in np.unique(codes) if _varies(sample[codes == code])}
 
 
 def _kg_by_group(per_cluster: pd.DataFrame, keys: list[str], y: str, confidence: float,
@@ -696,56 +861,45 @@ def _recluster(block: pd.DataFrame, clustered: pd.DataFrame, keys: list[str], me
     return out
 
 
-def _group_codes(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One int64 group code per row for the combination of ``columns`` (fast groupby key),
-    numbered in order of first appearance."""
-    code = np.zeros(len(df), dtype=np.int64)
-    for col in columns:
-        values = df[col]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            part, size = _cat_codes(values).astype(np.int64), len(values.cat.categories)
-        else:
-            part, uniques = pd.factorize(values, sort=False)
-            size = len(uniques)
-        code = pd.factorize(code * (size + 1) + part, sort=False)[0].astype(np.int64)
-    return code
-
-
-def _per_prompt_counts(answers: pd.DataFrame) -> pd.DataFrame:
-    """Per-prompt answer counts (n, strict, broad) of the targets with several samples."""
-    multi = answers[answers["target"].isin(_multi_targets(answers))]
-    keys = ["target", "pair_id", "side", "prompt_id"]
-    grouped = multi.groupby(_group_codes(multi, keys), sort=False)
-    return _plain(grouped.agg(target=("target", "first"), topic=("topic", "first"),
-                              template=("template", "first"), n=("strict", "size"),
-                              strict=("strict", "sum"), broad=("broad", "sum")
-                              ).reset_index(drop=True))
+def _per_prompt_counts(df: pd.DataFrame, answers: np.ndarray) -> pd.DataFrame:
+    """Per-prompt answer counts (n, strict, broad) of the targets with several samples, with
+    the prompt's target, topic and template (``answers``: the mask of contested answers);
+    prompts in order of first appearance."""
+    rows = answers & _is(df["target"], *_multi_targets(df, answers))
+    keys = [df[c] for c in ("target", "pair_id", "side", "prompt_id")]
+    ids, first = _group_ids(keys, rows, sort=False)
+    data: dict[str, Any] = {c: _values(df[c], rows, first) for c in ("target", "topic", "template")}
+    data["n"] = _count(ids, len(first))
+    for name in ("strict", "broad"):
+        data[name] = _count(ids, len(first), df[name].to_numpy(bool)[rows])
+    return pd.DataFrame(data)
 
 
 def _per_pair_counts(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per-pair counts n, b, c over valid samples, with the pair's target, topic and template."""
-    valid = pairs.loc[pairs["valid"].to_numpy(bool),
-                      ["target", "pair_id", "topic", "template", "sample", "ref_a", "ref_b"]]
-    frame = valid[["target", "topic", "template"]].assign(
-        multi=valid["target"].isin(_multi_targets(valid)), n=1.0,
-        b=valid["ref_a"] & ~valid["ref_b"], c=valid["ref_b"] & ~valid["ref_a"])
-    grouped = frame.groupby(_group_codes(valid, ["target", "pair_id"]), sort=False)
-    return _plain(grouped.agg(target=("target", "first"), topic=("topic", "first"),
-                              template=("template", "first"), multi=("multi", "first"),
-                              n=("n", "sum"), b=("b", "sum"), c=("c", "sum")
-                              ).reset_index(drop=True))
+    """Per-pair counts n, b, c over valid samples, with the pair's target, topic and template;
+    pairs in order of first appearance."""
+    rows = pairs["valid"].to_numpy(bool)
+    ids, first = _group_ids([pairs["target"], pairs["pair_id"]], rows, sort=False)
+    groups = len(first)
+    data: dict[str, Any] = {c: _values(pairs[c], rows, first) for c in ("target", "topic", "template")}
+    data["multi"] = _is(pairs["target"], *_multi_targets(pairs, rows))[rows][first]
+    ref_a, ref_b = pairs["ref_a"].to_numpy(bool)[rows], pairs["ref_b"].to_numpy(bool)[rows]
+    data["n"] = _count(ids, groups).astype(float)
+    data["b"] = _count(ids, groups, ref_a & ~ref_b)
+    data["c"] = _count(ids, groups, ref_b & ~ref_a)
+    return pd.DataFrame(data)
 
 
-def _group_rate_rows(answers: pd.DataFrame, per_prompt: pd.DataFrame, by: str,
+def _group_rate_rows(df: pd.DataFrame, answers: np.ndarray, per_prompt: pd.DataFrame, by: str,
                      confidence: float) -> pd.DataFrame:
-    """Strict and broad refusal rates with Wilson CIs per target × group.
+    """Strict and broad refusal rates with Wilson CIs per target × group (``answers``: the
+    mask of contested answers).
 
     Targets with several samples per prompt (``per_prompt``: their per-prompt counts) get
     KG-CP with the prompt as the cluster.
     """
-    grouped = answers.groupby(["target", by], sort=True, observed=True)
-    base = _plain(pd.DataFrame({"n": grouped.size(), "strict": grouped["strict"].sum(),
-                                "broad": grouped["broad"].sum()}).reset_index())
+    base = _group_counts(df, ["target", by], answers,
+                         {name: df[name].to_numpy(bool) for name in ("strict", "broad")})
     parts = []
     for metric, col in (("refusal_rate", "strict"), ("refusal_rate_broad", "broad")):
         low, high = stats.wilson_bounds(base[col], base["n"], confidence)
@@ -769,7 +923,6 @@ def _group_pair_rows(pairs: pd.DataFrame, per_pair: pd.DataFrame, by: str, confi
     counts = _pair_counts(pairs, ["target", by])
     if counts.empty:
         return pd.DataFrame()
-    counts = counts.reset_index()
     counts = counts[counts["n"] > 0]
     leaning = per_pair.assign(lean_a=per_pair["b"] > per_pair["c"],
                               lean_b=per_pair["c"] > per_pair["b"])
@@ -844,13 +997,11 @@ def topic_table(
 
 def _topics(df: pd.DataFrame, pairs: pd.DataFrame, confidence: float, q: float) -> pd.DataFrame:
     """``topic_table`` on a normalised frame and its pairs."""
-    answers = df.loc[df["contested"].to_numpy(bool) & df["answer"].to_numpy(bool),
-                     ["target", "pair_id", "side", "prompt_id", "topic", "template", "sample",
-                      "strict", "broad"]]
-    per_prompt, per_pair = _per_prompt_counts(answers), _per_pair_counts(pairs)
+    answers = df["contested"].to_numpy(bool) & df["answer"].to_numpy(bool)
+    per_prompt, per_pair = _per_prompt_counts(df, answers), _per_pair_counts(pairs)
     parts = []
     for by in ("topic", "template"):
-        block = pd.concat([_group_rate_rows(answers, per_prompt, by, confidence),
+        block = pd.concat([_group_rate_rows(df, answers, per_prompt, by, confidence),
                            _group_pair_rows(pairs, per_pair, by, confidence, q)],
                           ignore_index=True)
         if block.empty:
@@ -886,11 +1037,16 @@ def audit_tables(
     confidence: float = 0.95,
     calibration: Mapping[str, Any] | None = None,
     q: float = 0.05,
+    compact_pairs: bool = False,
 ) -> AuditTables:
-    """``summary``, ``pairs`` and ``topics`` tables at once (normalises and pairs only once)."""
+    """``summary``, ``pairs`` and ``topics`` tables at once (normalises and pairs only once).
+
+    ``compact_pairs``: the pairs table keeps its text columns categorical (the same values and
+    the same pairs.csv, a fraction of the memory: what a run of a million answers writes).
+    """
     df = normalise_responses(responses)
     pairs = _pairs(df)
     summary = _summary(df, pairs, confidence, calibration)
     topics = _topics(df, pairs, confidence, q)
     del df
-    return AuditTables(summary, _pairs_table(pairs), topics)
+    return AuditTables(summary, _pairs_table(pairs, compact=compact_pairs), topics)

@@ -316,7 +316,8 @@ def chosen_offsets(plan: RunPlan) -> np.ndarray:
     first answer, else the first error), ordered by where the id first appears in the journal.
 
     One streaming pass that keeps three int64 per request, never a record: a million answers
-    cost ~56 MB here, whatever their length.
+    cost ~56 MB here, whatever their length. The offsets come back as int32 when the journal
+    is under 2 GiB (4 bytes per answer, held while labelling).
     """
     wanted = _wanted_ids(plan)
     n = len(wanted)
@@ -352,7 +353,8 @@ def chosen_offsets(plan: RunPlan) -> np.ndarray:
     flush(ids, offs, errs)
     seen = first < _NONE
     chosen = np.where(answer < _NONE, answer, error)[seen]
-    return chosen[np.argsort(first[seen], kind="stable")]
+    chosen = chosen[np.argsort(first[seen], kind="stable")]
+    return chosen.astype(np.int32) if chosen.max(initial=0) < 2**31 else chosen
 
 
 def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
@@ -362,7 +364,11 @@ def unique_records(plan: RunPlan) -> Iterator[dict[str, Any]]:
     Streams: a first pass notes where each chosen record is (``chosen_offsets``), a second reads
     them back one at a time, in the order the ids first appear in the journal.
     """
-    offsets = chosen_offsets(plan)
+    yield from records_at(plan, chosen_offsets(plan))
+
+
+def records_at(plan: RunPlan, offsets: np.ndarray) -> Iterator[dict[str, Any]]:
+    """The journal records at ``offsets`` (from ``chosen_offsets``), one at a time."""
     if len(offsets):
         yield from jr.read_at(plan.journal_path, (int(o) for o in offsets))
 
@@ -402,9 +408,10 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
 
     by_id = {p.id: p for p in plan.prompts}
     classifier = make_run_classifier(plan, judge_key)
-    compact = CompactFrame()
-    rows = (response_row(plan.run_id, rec, by_id[rec["prompt_id"]]) for rec in unique_records(plan))
     try:
+        offsets = chosen_offsets(plan)
+        compact = CompactFrame(len(offsets), prompt_categories(plan))  # allocated once, for every answer
+        rows = (response_row(plan.run_id, rec, by_id[rec["prompt_id"]]) for rec in records_at(plan, offsets))
         with CsvWriter(plan.run_dir / RESPONSES_CSV, RESPONSE_COLUMNS) as out:
             for chunk in _chunks(rows, max(1, chunk_size)):
                 labelled = classify_frame(_row_frame(chunk), classifier,
@@ -419,6 +426,12 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
             close()
     write_run_json(plan, {"classifier": classifier_info(plan, classifier)})
     return compact.frame()
+
+
+def prompt_categories(plan: RunPlan) -> dict[str, int]:
+    """How many distinct values each prompt column of the run can take (at most)."""
+    counts = {col: len({getattr(p, col) for p in plan.prompts}) for col in PROMPT_COLUMNS}
+    return {**counts, "prompt_id": len(plan.prompts)}
 
 
 def classifier_info(plan: RunPlan, classifier: Any) -> dict[str, Any]:
@@ -484,42 +497,123 @@ def _row_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def _code_dtype(n: int) -> np.dtype[Any]:
+    """The integer type pandas gives the codes of a categorical with ``n`` categories (so
+    ``Categorical.from_codes`` keeps the array as it is)."""
+    for kind in (np.int8, np.int16, np.int32):
+        if n < np.iinfo(kind).max:
+            return np.dtype(kind)
+    return np.dtype(np.int64)
+
+
+class _TextColumn:
+    """A text column kept as category codes into one dictionary shared by every chunk, in an
+    array allocated once, wide enough for ``expected`` distinct values (it widens when the
+    dictionary outgrows it)."""
+
+    def __init__(self, capacity: int, expected: int = 0) -> None:
+        self.cats: dict[Any, int] = {}
+        self.codes = np.empty(capacity, dtype=_code_dtype(expected))
+
+    def put(self, start: int, values: pd.Series) -> None:
+        """Store the codes of ``values`` at rows ``start`` onwards."""
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        mapping = np.array([self.cats.setdefault(u, len(self.cats)) for u in uniques] + [-1], dtype=np.int64)
+        wide = _code_dtype(len(self.cats))
+        if wide.itemsize > self.codes.dtype.itemsize:
+            self.codes = self.codes.astype(wide)
+        self.codes[start:start + len(codes)] = mapping[codes]
+
+    def grow(self, capacity: int) -> None:
+        """Make room for ``capacity`` rows."""
+        self.codes = np.resize(self.codes, capacity)
+
+    def result(self, rows: int) -> pd.Categorical:
+        """The first ``rows`` rows as a categorical."""
+        cats = pd.Index(list(self.cats), dtype=object)
+        return pd.Categorical.from_codes(self.codes[:rows], categories=cats)
+
+
+class _ValueColumn:
+    """A number or flag column in an array allocated once (widened if a chunk's values need
+    another dtype)."""
+
+    def __init__(self, capacity: int, dtype: Any) -> None:
+        self.values: Any = _empty(dtype, capacity)
+
+    def put(self, start: int, values: pd.Series) -> None:
+        """Store ``values`` at rows ``start`` onwards."""
+        if not len(values):
+            return
+        numpy = isinstance(values.dtype, np.dtype) and isinstance(self.values, np.ndarray)
+        if values.dtype != self.values.dtype and not (numpy and np.can_cast(values.dtype, self.values.dtype)):
+            self.values = self.values.astype(np.result_type(self.values.dtype, values.dtype) if numpy else object)
+        if isinstance(self.values, np.ndarray):
+            self.values[start:start + len(values)] = values.to_numpy(dtype=self.values.dtype)
+        else:
+            self.values[start:start + len(values)] = values.array
+
+    def grow(self, capacity: int) -> None:
+        """Make room for ``capacity`` rows."""
+        more = _empty(self.values.dtype, capacity - len(self.values))
+        self.values = np.concatenate([self.values, more]) if isinstance(more, np.ndarray) \
+            else type(more)._concat_same_type([self.values, more])
+
+    def result(self, rows: int) -> Any:
+        """The first ``rows`` rows."""
+        return self.values[:rows] if rows < len(self.values) else self.values
+
+
+def _empty(dtype: Any, capacity: int) -> Any:
+    """An array of ``capacity`` rows of ``dtype`` (a numpy array, or a pandas extension array
+    of missing values for types such as Int64) to fill later."""
+    if isinstance(dtype, np.dtype):
+        return np.empty(capacity, dtype=dtype)
+    return pd.array([], dtype=dtype).take(np.full(capacity, -1, dtype=np.intp), allow_fill=True)
+
+
+COMPACT_NUMBERS: dict[str, Any] = {"sample": np.dtype(np.int64), "truncated": np.dtype(bool),
+                                   "confidence": np.dtype(np.float64), "latency_s": np.dtype(np.float64),
+                                   "attempts": pd.Int64Dtype()}
+"""The number and flag columns of the compact frame and their dtypes (``_row_frame``'s, and the
+classifiers' float confidences); every other compact column is text."""
+
+
 class CompactFrame:
     """Accumulates the ``COMPACT_COLUMNS`` of labelled chunks: text columns as category codes
-    (one shared dictionary per column), numbers and flags as they are."""
+    (one shared dictionary per column), numbers and flags with ``COMPACT_NUMBERS``' dtypes.
 
-    def __init__(self) -> None:
-        self._codes: dict[str, list[np.ndarray]] = {}
-        self._cats: dict[str, dict[Any, int]] = {}
-        self._other: dict[str, list[pd.Series]] = {}
+    Each column is one array allocated up front for ``capacity`` rows (the number of answers:
+    then nothing is copied or concatenated; more rows make the arrays grow), its codes as wide
+    as ``categories`` (distinct values expected per text column) asks. Allocated before the
+    first chunk and never per chunk, they sit below the chunks' garbage instead of amid it, so
+    the memory the chunks free afterwards is one block that the statistics reuse.
+    """
+
+    def __init__(self, capacity: int = 0, categories: Mapping[str, int] | None = None) -> None:
+        self.capacity = capacity
+        expected = categories or {}
+        self._columns: dict[str, _TextColumn | _ValueColumn] = {
+            col: _ValueColumn(capacity, COMPACT_NUMBERS[col]) if col in COMPACT_NUMBERS
+            else _TextColumn(capacity, expected.get(col, 0)) for col in COMPACT_COLUMNS}
         self.rows = 0
 
     def add(self, chunk: pd.DataFrame) -> None:
         """Keep the compact columns of one labelled chunk."""
-        for col in COMPACT_COLUMNS:
-            values = chunk[col]
-            if not pd.api.types.is_numeric_dtype(values):  # text (object or str dtype)
-                codes, uniques = pd.factorize(values, use_na_sentinel=True)
-                cats = self._cats.setdefault(col, {})
-                mapping = np.array([cats.setdefault(u, len(cats)) for u in uniques] + [-1], dtype=np.int32)
-                small = np.int8 if len(cats) < 2**7 else np.int16 if len(cats) < 2**15 else np.int32
-                self._codes.setdefault(col, []).append(mapping[codes].astype(small))
-            else:
-                self._other.setdefault(col, []).append(values.reset_index(drop=True))
-        self.rows += len(chunk)
+        end = self.rows + len(chunk)
+        if end > self.capacity:
+            self.capacity = max(end, 2 * self.capacity)
+            for column in self._columns.values():
+                column.grow(self.capacity)
+        for col, column in self._columns.items():
+            column.put(self.rows, chunk[col])
+        self.rows = end
 
     def frame(self) -> pd.DataFrame:
-        """The compact frame, one row per answer added, in order."""
-        data: dict[str, Any] = {}
-        for col in COMPACT_COLUMNS:
-            if col in self._codes:
-                cats = pd.Index(list(self._cats[col]), dtype=object)
-                data[col] = pd.Categorical.from_codes(np.concatenate(self._codes[col]), categories=cats)
-            elif col in self._other:
-                data[col] = pd.concat(self._other[col], ignore_index=True)
-            else:
-                data[col] = pd.Series([], dtype=object)
-        return pd.DataFrame(data, columns=COMPACT_COLUMNS)
+        """The compact frame, one row per answer added, in order (the columns are the arrays
+        kept, not copies)."""
+        data = {col: column.result(self.rows) for col, column in self._columns.items()}
+        return pd.DataFrame(data, columns=COMPACT_COLUMNS, copy=False)
 
 
 # ---------------------------------------------------------------- statistics and reports
@@ -553,7 +647,7 @@ def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
     from audit import claims, metrics
 
     refs = claims.load_references(plan.config.references)
-    t = metrics.audit_tables(responses, calibration=read_calibration(plan.config.calibration))
+    t = metrics.audit_tables(responses, calibration=read_calibration(plan.config.calibration), compact_pairs=True)
     return Tables(summary=t.summary, pairs=t.pairs, topics=t.topics, claims=claims.evaluate_claims(t.summary, refs))
 
 

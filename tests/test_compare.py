@@ -109,6 +109,38 @@ def test_compare_targets() -> None:
     assert table.loc["asymmetric_refusal_rate", "design"] == "paired"
 
 
+def test_compare_targets_is_compare_runs_on_each_targets_rows() -> None:
+    both = pd.concat([audit(1, 0.05, target="m1"), audit(2, 0.4, target="m2"),
+                      audit(3, 0.2, target="m3")])  # a repeated index, a third target
+    both = pd.concat([both, both.iloc[[4, 90]].assign(label="refusal")])  # repeated units
+    want = compare.compare_runs(both[both["target"] == "m1"], both[both["target"] == "m2"],
+                                label_a="m1", label_b="m2", confidence=0.9)
+    got = compare.compare_targets(both, "m1", "m2", confidence=0.9)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_a_repeated_unit_keeps_its_last_row_like_duplicated() -> None:
+    unit = pd.Series(pd.Categorical(["a", "b", "a", "c", "b", "a", "c"]))
+    sample = np.array([0, 0, 0, 1, 1, 0, 2])
+    for s in (sample, sample - 7, sample * 2**61):  # the last: no room for an int64 key
+        want = ~pd.DataFrame({"unit": unit, "sample": s}).duplicated(keep="last").to_numpy()
+        got = compare._last_of_each(unit, s)
+        assert got is not None and got.tolist() == want.tolist()
+    assert compare._last_of_each(unit[:3], sample[:3] + [0, 0, 1]) is None  # no repeat: no copy
+
+
+@pytest.mark.parametrize("scale", [1, 10**9])  # a lookup table; keys too sparse for one
+def test_matched_units_are_intersect1d(scale: int) -> None:
+    rng = np.random.default_rng(scale)
+    keys_a = rng.permutation(500)[:300].astype(np.int64) * scale
+    keys_b = rng.permutation(500)[:200].astype(np.int64) * scale
+    _, want_a, want_b = np.intersect1d(keys_a, keys_b, assume_unique=True, return_indices=True)
+    at_a, at_b = compare._matches((keys_a, keys_b))
+    assert at_a.tolist() == want_a.tolist() and at_b.tolist() == want_b.tolist()
+    none = compare._matches((keys_a[:0], keys_b))
+    assert len(none[0]) == len(none[1]) == 0
+
+
 # --- the compare command -----------------------------------------------------------------------
 
 

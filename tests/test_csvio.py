@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -130,3 +131,33 @@ def test_a_hostile_answer_is_neutralised_in_the_runs_responses_csv(tmp_path: Pat
     assert all(not c.startswith("-") or c.lstrip("-").replace(".", "").isdigit() for r in body for c in r)
     latency, attempts = header.index("latency_s"), header.index("attempts")
     assert all(float(r[latency]) >= 0 and r[attempts] == "1" for r in body)  # numbers stay bare
+
+
+HOSTILE_CELLS = ["=1+1", "-2", "@x", "\tx", "\0x", "+3.5", "-1+1", "ok", "", "'=x", "=x", "\r=1"]
+
+
+def test_a_categorical_column_is_neutralised_like_text_byte_for_byte(tmp_path: Path) -> None:
+    cells = HOSTILE_CELLS * 3
+    plain = pd.DataFrame({"text": pd.Series(cells, dtype=object), "n": range(len(cells)),
+                          "flag": [i % 2 == 0 for i in range(len(cells))]})
+    compact = plain.assign(text=pd.Categorical(cells))  # "=x" and "'=x" collide once quoted
+    unused = plain.assign(text=pd.Categorical(cells, categories=["@unused", *dict.fromkeys(cells)]))
+    missing = plain.assign(text=pd.Categorical([None, *cells[1:]]))
+    want = write_csv(plain, tmp_path / "plain.csv").read_bytes()
+    assert write_csv(compact, tmp_path / "compact.csv").read_bytes() == want
+    assert write_csv(unused, tmp_path / "unused.csv").read_bytes() == want
+    assert [r[0] for r in raw_rows(tmp_path / "plain.csv")[1:12]] == [
+        "'=1+1", "-2", "'@x", "'\tx", "'\0x", "+3.5", "'-1+1", "ok", "", "'=x", "'=x"]
+    assert b"\n'\r=1," in want
+    assert raw_rows(write_csv(missing, tmp_path / "missing.csv"))[1][0] == ""
+    assert compact["text"].tolist() == cells  # the caller's frame is not modified
+
+
+def test_safe_frame_shares_the_columns_it_does_not_change() -> None:
+    df = pd.DataFrame({"n": np.arange(5), "s": ["=a", "b", "c", "d", "e"],
+                       "c": pd.Categorical(["@x", "y", "@x", "y", "y"])})
+    out = safe_frame(df)
+    assert np.shares_memory(out["n"].to_numpy(), df["n"].to_numpy())
+    assert out["s"].tolist() == ["'=a", "b", "c", "d", "e"] and df["s"].iloc[0] == "=a"
+    assert isinstance(out["c"].dtype, pd.CategoricalDtype)  # neutralised once per category
+    assert out["c"].tolist() == ["'@x", "y", "'@x", "y", "y"] and df["c"].iloc[0] == "@x"

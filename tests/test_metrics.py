@@ -506,3 +506,63 @@ def test_several_samples_cell_rows_are_pair_clustered_and_single_sample_stays_wi
         got = row(one, metric)
         ref = stats.wilson_ci(got["k"], got["n"])
         assert (got["method"], got["ci_low"], got["ci_high"]) == ("wilson", ref.low, ref.high)
+
+
+# --- memory-lean internals (issue 9): the same tables as pandas' own operations -----------------
+
+
+def test_compact_pairs_table_has_the_same_values_and_writes_the_same_csv(tmp_path: Any) -> None:
+    from audit.csvio import write_csv
+
+    df = messy_two_targets()
+    hostile = ["=1+1", "-2", "@x", "\tx", "\0x", "+cmd"]
+    for col, step in (("stance", 3), ("topic", 5), ("template", 4), ("lean", 6)):
+        df.loc[df.index[::step], col] = [hostile[i % len(hostile)] for i in range(len(df.index[::step]))]
+    plain, compact = metrics.audit_tables(df), metrics.audit_tables(df, compact_pairs=True)
+    assert list(compact.pairs.columns) == metrics.PAIRS_COLUMNS
+    text = [c for c in metrics.PAIRS_COLUMNS if c not in ("sample", "valid", "asymmetric")]
+    assert all(isinstance(compact.pairs[c].dtype, pd.CategoricalDtype) for c in text)
+    assert compact.pairs["sample"].dtype == np.int64 and compact.pairs["valid"].dtype == bool
+    assert compact.pairs.astype(object).equals(plain.pairs.astype(object))
+    for name in ("summary", "topics"):
+        pd.testing.assert_frame_equal(getattr(compact, name), getattr(plain, name), check_exact=True)
+    a = write_csv(plain.pairs, tmp_path / "plain.csv").read_bytes()
+    assert write_csv(compact.pairs, tmp_path / "compact.csv").read_bytes() == a
+    assert b"'=1+1" in a and b",-2," in a and b"'@x" in a
+
+
+def coded(codes: np.ndarray, size: int) -> pd.Series:
+    """A categorical of ``size`` sorted categories."""
+    cats = pd.Index([f"c{i:06d}" for i in range(size)], dtype=object)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=cats))
+
+
+@pytest.mark.parametrize("sort", [True, False])
+@pytest.mark.parametrize("sizes", [(2, 3), (2, 50_000, 3), (70_000, 70_000, 70_000, 70_000)])
+def test_group_ids_number_groups_like_groupby(sizes: tuple[int, ...], sort: bool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # dense lookup; more combinations than rows (sorted distinct codes); an int64 overflow
+    # (renumbered after three columns); blocks of 7 rows
+    monkeypatch.setattr(metrics, "_BLOCK", 7)
+    rng = np.random.default_rng(len(sizes))
+    n = 300
+    columns = [coded(rng.integers(0, min(size, 40), n) * (size // 40 or 1), size) for size in sizes]
+    rows = rng.random(n) < 0.8
+    ids, first = metrics._group_ids(columns, rows, sort=sort)
+    frame = pd.DataFrame({f"k{i}": c for i, c in enumerate(columns)})[rows]
+    want = frame.groupby(list(frame.columns), sort=sort, observed=True).ngroup().to_numpy()
+    assert ids.tolist() == want.tolist()
+    assert first.tolist() == [int(np.flatnonzero(want == g)[0]) for g in range(len(first))]
+    empty, none = metrics._group_ids(columns, np.zeros(n, dtype=bool), sort=sort)
+    assert len(empty) == 0 and len(none) == 0
+
+
+def test_normalised_sample_is_narrow_and_keeps_its_values() -> None:
+    for values, kind in (([0, 1, 2], np.int8), ([0, 300], np.int16), ([-5, 2**40], np.int64)):
+        df = pd.DataFrame({"sample": values, "label": "refusal"})
+        out = metrics.normalise_responses(df)["sample"]
+        assert out.dtype == kind and out.tolist() == values
+    df = simulated(seed=1, samples=3, targets=("m1", "m2"))
+    rows = (df["target"] == "m2").to_numpy()
+    pd.testing.assert_frame_equal(metrics._normalise(df, rows),
+                                  metrics.normalise_responses(df[rows]), check_exact=True)

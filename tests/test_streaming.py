@@ -231,3 +231,44 @@ def test_an_ensemble_run_says_how_many_answers_went_to_the_judge(tmp_path: Path)
     assert info["name"] == "ensemble" and info["to_judge"] >= 1 and info["judge_calls"] >= 1
     assert info["to_judge"] + info["by_rules"] >= answers
     assert KEY not in (plan.run_dir / "run.json").read_text()
+
+
+def labelled_frame(n: int, distinct: int) -> pd.DataFrame:
+    """A labelled chunk-like frame (``RESPONSE_COLUMNS`` with ``_row_frame``'s dtypes)."""
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    frame = pd.DataFrame({c: [f"{c}-{i % distinct}" for i in range(n)] for c in pl.RESPONSE_COLUMNS})
+    frame["error"] = [None if i % 3 else f"HTTP {500 + i % 4}" for i in range(n)]
+    frame["sample"] = np.arange(n, dtype=np.int64) % 4
+    frame["truncated"] = np.arange(n) % 5 == 0
+    frame["confidence"] = rng.random(n)
+    frame["latency_s"] = rng.random(n)
+    frame["attempts"] = pd.array([None if i % 7 == 0 else 1 + i % 3 for i in range(n)], dtype="Int64")
+    return frame
+
+
+@pytest.mark.parametrize(("n", "distinct", "capacity", "size"),
+                         [(100, 9, 100, 7), (100, 9, 0, 7), (100, 9, 30, 100), (700, 200, 700, 64),
+                          (40_000, 33_000, 40_000, 10_000)])
+def test_compact_frame_is_the_chunks_compact_columns(n: int, distinct: int, capacity: int, size: int) -> None:
+    # exact capacity (columns allocated once), too small (they grow), codes widened past
+    # 127 and 32,767 categories
+    frame = labelled_frame(n, distinct)
+    compact = pl.CompactFrame(capacity)
+    for start in range(0, n, size):
+        compact.add(frame.iloc[start:start + size])
+    out = compact.frame()
+    assert list(out.columns) == pl.COMPACT_COLUMNS and len(out) == compact.rows == n
+    for col in pl.COMPACT_COLUMNS:
+        want = frame[col]
+        if want.dtype == object or pd.api.types.is_string_dtype(want):
+            assert isinstance(out[col].dtype, pd.CategoricalDtype), col
+            assert list(out[col].cat.categories) == list(want.dropna().unique()), col  # first seen
+            cats = len(out[col].cat.categories)
+            assert out[col].cat.codes.dtype.itemsize == (1 if cats < 127 else 2 if cats < 32_767 else 4)
+            assert [None if pd.isna(v) else v for v in out[col]] == \
+                [None if pd.isna(v) else v for v in want], col
+        else:
+            assert out[col].dtype == want.dtype, col
+            pd.testing.assert_series_equal(out[col], want, check_names=False)
