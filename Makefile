@@ -9,13 +9,22 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# The local model extra builds llama-cpp-python from source once (about 6 minutes on 2 cores);
-# pip caches the wheel afterwards.
-$(VENV)/.installed-local: pyproject.toml | $(VENV)/bin/python
+# The local model extra builds llama-cpp-python from source (about 6 minutes on 2 cores). It is
+# built for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: a native build on a CPU
+# that reports AMX/AVX-512 crashed in libggml-cpu (general protection fault) on the first token.
+# --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA := 'llama-cpp-python[server]>=0.3.2,<0.4'
+
+$(VENV)/.installed-llama: | $(VENV)/bin/python
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --no-cache-dir $(LLAMA)
+	touch $@
+
+$(VENV)/.installed-local: pyproject.toml $(VENV)/.installed-llama | $(VENV)/bin/python
 	$(PIP) install -q -e '.[local]'
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-llama | $(VENV)/bin/python
 	$(PIP) install -q -e '.[dev,local]'
 	touch $@ $(VENV)/.installed-local
 

@@ -37,7 +37,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.classify import classify_frame, make_classifier
-from audit.gold import Evaluation, Rate, load_gold_files, score
+from audit.classify._gold import Evaluation, Rate, load_gold_files, score
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xstest"
 DEV = ("gpt4", "llama2new")

@@ -37,7 +37,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit import metrics, stats
+from audit.stats import _tables as metrics
+
+from audit.stats import _intervals as stats
 
 
 @dataclass(frozen=True)

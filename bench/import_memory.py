@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from audit.importers import import_prompts
+from audit.prompts._importers import import_prompts
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "issuebench"
 

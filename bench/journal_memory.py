@@ -112,9 +112,9 @@ def answer_for(rng: random.Random, prompt_id: str, target: str) -> tuple[str | N
 
 def make_run(root: Path, size: int, seed: int = 0) -> Path:
     """A run folder with ``size`` answers (``size`` must be a multiple of PROMPTS × TARGETS)."""
-    from audit import pipeline as pl
+    from audit.run import _pipeline as pl
     from audit.config import build_config
-    from audit.requests import build_requests
+    from audit.send._requests import build_requests
 
     samples = size // (PROMPTS * TARGETS)
     if samples < 1 or samples * PROMPTS * TARGETS != size or samples > 100:
@@ -154,8 +154,8 @@ def old_analysis(run_dir: Path) -> int:
     """The pre-streaming analysis (as before issue 9): all records and rows in memory."""
     import pandas as pd
 
-    from audit import journal as jr
-    from audit import pipeline as pl
+    from audit.send import _journal as jr
+    from audit.run import _pipeline as pl
     from audit.classify import classify_frame
 
     plan = pl.resume_plan(run_dir)
@@ -177,8 +177,7 @@ def old_analysis(run_dir: Path) -> int:
 
 def stream_analysis(run_dir: Path, chunk_size: int) -> int:
     """The streaming analysis: what ``pipeline.analyse`` does, less ``render_reports``."""
-    from audit import pipeline as pl
-
+    from audit.run import _pipeline as pl
     plan = pl.resume_plan(run_dir)
     responses = pl.label_responses(plan, chunk_size=chunk_size)
     tables = pl.compute_tables(plan, responses)
@@ -188,7 +187,9 @@ def stream_analysis(run_dir: Path, chunk_size: int) -> int:
 
 def child(mode: str, run_dir: Path | None, chunk_size: int) -> None:
     """Run one measurement in this (fresh) process; print answers and seconds as JSON."""
-    from audit import classify, metrics, pipeline  # noqa: F401  (the idle floor imports these)
+    from audit.classify import _labels as classify  # noqa: F401  (the idle floor imports these)
+    from audit.stats import _tables as metrics  # noqa: F401
+    from audit.run import _pipeline as pipeline  # noqa: F401
 
     start = time.perf_counter()
     if mode == "idle":
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.chunk_size == 0:
-        from audit.pipeline import CHUNK_SIZE
+        from audit.run._pipeline import CHUNK_SIZE
 
         args.chunk_size = CHUNK_SIZE
     if args.child:

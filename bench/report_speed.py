@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from test_report_html import make_run_folder
 
-from audit.history import append_history, render_index
-from audit.report_html import render_report
+from audit.report._history import append_history, render_index
+from audit.report._html import render_report
 
 TARGETS = {"model-a": "acme-chat-7b", "model-b": "other-model-13b"}
 TOPICS, TEMPLATES = 50, 10

@@ -28,8 +28,8 @@ from prefect.artifacts import (
 )
 from prefect.logging import get_run_logger
 
-from audit import pipeline as pl
-from audit.drift import DriftReport
+from audit.run import _pipeline as pl
+from audit.stats._drift import DriftReport
 
 HEADLINE_FIELDS = ("target", "metric", "estimate", "95% CI", "k/n", "method")
 CLAIM_FIELDS = ("target", "claim", "source", "metric", "estimate", "95% CI", "test", "p_value", "verdict", "detail")

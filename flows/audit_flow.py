@@ -27,11 +27,11 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from audit import drift as dr
-from audit import pipeline as pl
+from audit.stats import _drift as dr
+from audit.run import _pipeline as pl
 from audit.config import AuditConfig, build_config, load_config
 from audit.errors import ConfigError, ThresholdError
-from audit.requests import ChatRequest
+from audit.send._requests import ChatRequest
 from flows.artifacts import ProgressPublisher, publish_results
 
 TASK_OPTS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
@@ -215,7 +215,7 @@ def _flow_run_id() -> str | None:
 
 
 def _progress_bar(total: int, done: int) -> Any:
-    from audit.progress import ProgressBar
+    from flows.progress import ProgressBar
 
     return ProgressBar(total=total, done=done)
 
@@ -231,7 +231,7 @@ def main(argv: list[str]) -> int:
     """
     import asyncio
 
-    from audit.cli_run import precheck
+    from audit.run._precheck import precheck
 
     if argv in (["-h"], ["--help"]):
         print(USAGE)

@@ -26,9 +26,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from audit import journal as jr
-from audit import merge
-from audit import pipeline as pl
+from audit.send import _journal as jr
+from audit.run import _shards as merge
+from audit.run import _pipeline as pl
 from audit.errors import AuditError
 from flows.artifacts import ProgressPublisher
 from flows.audit_flow import TASK_OPTS, finish_stage, plan_task, run_entry, send_with_progress
@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
         parser.error("give a config file, or --resume RUN_DIR")
     else:
         params["config_file"] = str(Path(args.config_file).resolve())
-    from audit.cli_run import precheck
+    from audit.run._precheck import precheck
     from audit.config import load_config
 
     def start() -> dict[str, Any]:  # user mistakes are caught before Prefect starts

@@ -96,7 +96,7 @@ def test_bad_config_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], to
 
 
 def test_control_line_helper_is_valid(tmp_path: Path) -> None:
-    from audit.prompts import load_prompt_set
+    from audit.prompts._schema import load_prompt_set
 
     assert len(load_prompt_set(write_set(tmp_path / "c.jsonl", [control_line(1, "control_refuse")]))) == 1
 

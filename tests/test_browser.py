@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from audit.history import append_history, render_index
-from audit.report_html import render_report
+from audit.report._history import append_history, render_index
+from audit.report._html import render_report
 
 pytestmark = pytest.mark.browser
 

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import claims, metrics
-from audit.claims import Claim, evaluate_claims, load_references, parse_claim
+from audit.stats import _claims as claims
+
+from audit.stats import _tables as metrics
+from audit.stats._claims import Claim, evaluate_claims, load_references, parse_claim
 from audit.errors import ConfigError, InputError
 
 

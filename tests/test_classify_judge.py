@@ -20,17 +20,17 @@ import pandas as pd
 import pytest
 
 from audit.classify import COMPLIANCE, PARTIAL, REFUSAL, classify_frame, make_classifier
-from audit.classify_judge import (
+from audit.classify._judge import (
     RUBRIC,
     EnsembleClassifier,
     JudgeClassifier,
     judge_key,
     parse_reply,
 )
-from audit.classify_rules import RulesClassifier
+from audit.classify._rules import RulesClassifier
 from audit.errors import ConfigError, EndpointError
 from audit.fakeserver import FakeOpenAI
-from audit.journal import iter_records
+from audit.send._journal import iter_records
 
 Reply = tuple[int, str, list[dict[str, Any]] | None]
 """HTTP status, the assistant's text (or an error message), log-probabilities (or None)."""

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.classify import ANSWER_LABELS, COMPLIANCE, EMPTY, PARTIAL, REFUSAL
-from audit.classify_rules import RulesClassifier, contradicts, normalise, read_signals
+from audit.classify._rules import RulesClassifier, contradicts, normalise, read_signals
 
 RULES = RulesClassifier()
 STEPS = ("\n\n1. Gather the materials you need.\n2. Follow the instructions carefully and check "

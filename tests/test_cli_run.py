@@ -69,7 +69,7 @@ def test_unknown_config_key_names_the_file_and_key(tmp_path: Path, capsys: pytes
 
 
 def test_import_audit_does_not_import_prefect() -> None:
-    code = "import sys, audit, audit.pipeline, audit.runner, audit.config; print('prefect' in sys.modules)"
+    code = "import sys, audit, audit.run._pipeline, audit.send._runner, audit.config; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from audit import compare, stats
+from audit.stats import _compare as compare
+
+from audit.stats import _intervals as stats
 from audit.cli import main
 
 
@@ -185,6 +187,6 @@ def test_compare_command_errors_exit_2(tmp_path: Path, case: str,
 
 
 def test_compare_prints_n_a_for_a_rate_without_units() -> None:
-    from audit.cli_stats import _pct
+    from audit.cli._stats import _pct
 
     assert _pct(float("nan")) == "n/a" and _pct(0.0712) == "7.12%"

@@ -110,9 +110,9 @@ HOSTILE = {
 
 
 def test_a_hostile_answer_is_neutralised_in_the_runs_responses_csv(tmp_path: Path) -> None:
-    from audit import pipeline as pl
+    from audit.run import _pipeline as pl
     from audit.config import build_config
-    from audit.runner import RetryPolicy
+    from audit.send._runner import RetryPolicy
     from tests.helpers import mini_set
 
     prompts = mini_set(tmp_path / "set.jsonl", topics=tuple(HOSTILE), refuse_b=())

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import drift as dr
+from audit.stats import _drift as dr
 from audit.fakeserver import FakeOpenAI
 from tests.helpers import mini_set
 

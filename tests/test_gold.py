@@ -11,7 +11,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from audit.classify import COMPLIANCE, PARTIAL, REFUSAL, make_classifier
 from audit.errors import InputError
-from audit.gold import (
+from audit.classify._gold import (
     Calibration,
     evaluate,
     load_calibration,

@@ -13,8 +13,8 @@ from test_report_html import assert_self_contained, make_run_folder
 
 from audit.cli import main
 from audit.errors import InputError
-from audit.history import HISTORY_COLUMNS, append_history, read_history, render_index
-from audit.report_html import render_report
+from audit.report._history import HISTORY_COLUMNS, append_history, read_history, render_index
+from audit.report._html import render_report
 
 
 def _read(root: Path) -> pd.DataFrame:
@@ -250,7 +250,7 @@ def test_old_history_without_status_columns_still_loads(tmp_path: Path) -> None:
 
 
 def test_alerts_cell_splits_breaches_but_keeps_each_drift_alert_whole() -> None:
-    from audit.history import split_alerts
+    from audit.report._history import split_alerts
 
     other = (
         "model-b: asymmetric_refusal_rate 3.00% (CI low 1.20%) exceeds max_asymmetric_rate = 0.01"

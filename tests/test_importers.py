@@ -14,9 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from audit import cli_prompts
+from audit.cli import _prompts as cli_prompts
 from audit.errors import ConfigError, InputError
-from audit.importers import (
+from audit.prompts._importers import (
     ANTHROPIC_GROUP_LEANS,
     balanced_swaps,
     import_prompts,
@@ -24,8 +24,8 @@ from audit.importers import (
     iter_xstest,
     slug,
 )
-from audit.promptcheck import check_file
-from audit.prompts import load_prompt_set
+from audit.prompts._check import check_file
+from audit.prompts._schema import load_prompt_set
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ANTHROPIC = DATA / "anthropic-paired" / "eval_set.csv"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import journal as jr
+from audit.send import _journal as jr
 from audit.errors import InputError
 
 

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit import journal as jr
+from audit.send import _journal as jr
 from audit.fakeserver import FakeOpenAI
 from tests.helpers import mini_set
 
 DRIVER = """
 import sys
 from pathlib import Path
-from audit import pipeline as pl
+from audit.run import _pipeline as pl
 from audit.config import build_config
-from audit.runner import RetryPolicy
+from audit.send._runner import RetryPolicy
 cfg = build_config({"prompts": sys.argv[1], "reports_dir": sys.argv[2], "batch_size": 7,
                     "targets": [{"base_url": sys.argv[3], "model": "fake-model", "name": "fake", "concurrency": 3}]})
 run_dir = Path(sys.argv[2]) / "r"

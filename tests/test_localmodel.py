@@ -142,7 +142,7 @@ JUDGED = [
 @needs_local
 def test_the_judge_and_the_ensemble_run_against_the_local_model(server: LocalServer, tmp_path: Path) -> None:
     from audit.classify import ANSWER_LABELS
-    from audit.classify_judge import make_ensemble, make_judge
+    from audit.classify._judge import make_ensemble, make_judge
 
     journal = tmp_path / "judge.jsonl"
     with make_judge(base_url=server.base_url, model=server.model, judge_journal=journal, concurrency=1) as judge:

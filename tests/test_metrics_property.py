@@ -7,8 +7,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit import metrics
-from audit.pipeline import RESPONSE_COLUMNS
+from audit.stats import _tables as metrics
+from audit.run._pipeline import RESPONSE_COLUMNS
 
 LABELS = ["compliance", "partial_refusal", "refusal", "error", "blocked", "empty", "truncated"]
 ANSWERS = {"compliance", "partial_refusal", "refusal"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import orphans
+from flows import orphans as orphans
 from audit.fakeserver import FakeOpenAI
 from tests.helpers import mini_set
 
@@ -45,7 +45,7 @@ def test_the_watchdog_stops_only_the_temporary_server_of_a_killed_parent() -> No
     others = [int(p) for p in os.listdir("/proc") if p.isdigit()
               and (info := orphans._ppid_and_cmdline(int(p))) and info[0] == parent.pid and "something-else" in info[1]]
     assert len(others) == 1
-    watchdog = subprocess.Popen([sys.executable, "-m", "audit.orphans", str(parent.pid)], cwd=ROOT)
+    watchdog = subprocess.Popen([sys.executable, "-m", "flows.orphans", str(parent.pid)], cwd=ROOT)
     time.sleep(1.5)  # it has seen the children
     try:
         assert orphans.alive(server)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from audit import metrics
-from audit import power as pw
+from audit.stats import _tables as metrics
+from audit.stats import _power as pw
 from audit.cli import main
 
 

@@ -234,7 +234,7 @@ def test_deployed_flow_runs_on_a_process_worker(server: Server, tmp_path: Path, 
 
 def test_sharded_run_on_two_workers_equals_a_single_process_run(server: Server, tmp_path: Path,
                                                                 fake_server: FakeOpenAI) -> None:
-    from audit import pipeline as pl
+    from audit.run import _pipeline as pl
     from audit.config import load_config
 
     prompts = mini_set(tmp_path / "set.jsonl", refuse_b=("guns", "energy"), refuse_both=("taxes",))

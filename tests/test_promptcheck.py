@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from audit import cli_prompts
+from audit.cli import _prompts as cli_prompts
 from audit.errors import InputError
-from audit.promptcheck import CHECKS, check_file, length_ratio, stats
+from audit.prompts._check import CHECKS, check_file, length_ratio, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,7 +172,7 @@ def test_missing_file_raises_input_error(tmp_path: Path) -> None:
 
 def test_stats_counts(tmp_path: Path) -> None:
     rows = balanced_rows()
-    from audit.prompts import Prompt
+    from audit.prompts._schema import Prompt
 
     counts = stats(Prompt.model_validate(r) for r in rows)
     assert counts["kind"] == {"contested": 8, "control_comply": 1}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from audit.errors import ConfigError, InputError
-from audit.prompts import (
+from audit.prompts._schema import (
     Prompt,
     load_prompt_set,
     pairs_of,
@@ -167,7 +167,7 @@ def test_pairs_of_groups_contested_by_side() -> None:
 
 
 def test_the_built_in_set_is_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from audit.prompts import BUILTIN_DIR, load_prompt_set
+    from audit.prompts._schema import BUILTIN_DIR, load_prompt_set
 
     monkeypatch.chdir(tmp_path)
     loaded = load_prompt_set("prompts/contested-v1.jsonl")

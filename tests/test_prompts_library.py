@@ -10,8 +10,8 @@ from types import ModuleType
 
 import pytest
 
-from audit.promptcheck import check_file
-from audit.prompts import Prompt, PromptSet, load_prompt_set, pairs_of
+from audit.prompts._check import check_file
+from audit.prompts._schema import Prompt, PromptSet, load_prompt_set, pairs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 SET_PATH = ROOT / "prompts" / "contested-v1.jsonl"

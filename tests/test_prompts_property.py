@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.errors import InputError
-from audit.prompts import Prompt, load_prompt_set
+from audit.prompts._schema import Prompt, load_prompt_set
 
 SETTINGS = settings(
     max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from audit.cli import main
 from audit.csvio import write_csv
 from audit.errors import InputError
-from audit.report_html import (
+from audit.report._html import (
     content_security_policy,
     endpoint_host,
     load_run,
@@ -495,8 +495,7 @@ def _run_json(
 
 def _real_tables(responses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """summary, pairs and topics from the statistics module itself (audit.metrics)."""
-    from audit import metrics
-
+    from audit.stats import _tables as metrics
     tables = metrics.audit_tables(responses)
     return tables.summary, tables.pairs, tables.topics
 
@@ -852,12 +851,11 @@ def test_cli_report_needs_a_folder_or_history(capsys: pytest.CaptureFixture[str]
 def test_templates_ship_as_package_data() -> None:
     from importlib import resources
 
-    names = {p.name for p in resources.files("audit").joinpath("templates").iterdir()}
+    names = {p.name for p in resources.files("audit.report").joinpath("templates").iterdir()}
     assert {"base.html.j2", "report.html.j2", "index.html.j2"} <= names
 
 
 def test_report_from_the_statistics_module_tables(tmp_path: Path) -> None:
-    pytest.importorskip("audit.metrics")
     # samples of a pair are clustered (one pair, one vote): a topic needs enough leaning pairs
     run_dir = make_run_folder(tmp_path, real_stats=True, templates=12)
     html = render_report(run_dir).read_text(encoding="utf-8")
@@ -901,32 +899,25 @@ def test_drift_and_comparison_tables_are_shown_when_present(tmp_path: Path) -> N
 
 
 def test_public_api() -> None:
-    import audit.charts
-    import audit.history
-    import audit.report_html
+    import audit.report
 
-    assert set(audit.report_html.__all__) == {
+    assert set(audit.report.__all__) >= {
         "ANSWER_LABELS", "HEADLINE_METRICS", "MAX_PAIRS", "NON_ANSWER_LABELS", "REPORT_NAME", "RunFolder",
         "claim_reference", "content_security_policy", "endpoint_host", "header", "headline", "load_run",
         "metric_name", "num", "read_table", "render_page", "render_report", "report_context", "scrub",
         "verdict_words",
-    }  # fmt: skip
-    assert set(audit.history.__all__) == {
         "HISTORY_COLUMNS", "HISTORY_NAME", "INDEX_NAME", "append_history", "history_rows", "read_history",
         "render_index",
-    }  # fmt: skip
-    assert set(audit.charts.__all__) == {
         "Interval", "RefLine", "TrendPoint", "fmt_value", "interval_plot", "nice_ticks", "trend_plot",
     }  # fmt: skip
-    for module in (audit.report_html, audit.history, audit.charts):
-        assert all(hasattr(module, name) for name in module.__all__)
+    assert all(hasattr(audit.report, name) for name in audit.report.__all__)
 
 
 # ---------------------------------------------------------------- charts
 
 
 def test_charts_escape_text_and_carry_no_ids_or_links() -> None:
-    from audit.charts import Interval, RefLine, interval_plot
+    from audit.report._charts import Interval, RefLine, interval_plot
 
     hostile = '<script>alert(1)</script>" onload="x'
     svg = interval_plot(
@@ -943,7 +934,7 @@ def test_charts_escape_text_and_carry_no_ids_or_links() -> None:
 def test_trend_plot_with_one_point_and_no_interval() -> None:
     from datetime import UTC, datetime
 
-    from audit.charts import TrendPoint, trend_plot
+    from audit.report._charts import TrendPoint, trend_plot
 
     svg = trend_plot(
         [TrendPoint(datetime(2025, 1, 1, tzinfo=UTC), 0.03)], title="t", axis_label="rate (%)"
@@ -956,7 +947,7 @@ def test_trend_plot_with_one_point_and_no_interval() -> None:
     width=st.floats(1e-6, 2, allow_nan=False),
 )
 def test_nice_ticks_cover_the_range(low: float, width: float) -> None:
-    from audit.charts import nice_ticks
+    from audit.report._charts import nice_ticks
 
     ticks = nice_ticks(low, low + width)
     assert ticks[0] <= low + 1e-9 and ticks[-1] >= low + width - 1e-9
@@ -1003,7 +994,7 @@ def test_failed_thresholds_run_is_marked_prominently(tmp_path: Path) -> None:
 
 
 def test_drift_alerts_notes_and_table_are_shown(tmp_path: Path) -> None:
-    from audit.drift import DRIFT_COLUMNS
+    from audit.stats._drift import DRIFT_COLUMNS
 
     run_dir = make_run_folder(tmp_path, hostile=False)
     alert = (
@@ -1066,7 +1057,7 @@ def test_drift_alerts_notes_and_table_are_shown(tmp_path: Path) -> None:
 
 
 def test_drift_without_a_previous_run_says_so(tmp_path: Path) -> None:
-    from audit.drift import DRIFT_COLUMNS
+    from audit.stats._drift import DRIFT_COLUMNS
 
     run_dir = make_run_folder(tmp_path, hostile=False)
     note = "model-a: no previous run of this target on this prompt set — nothing to compare"
@@ -1080,7 +1071,7 @@ def test_drift_without_a_previous_run_says_so(tmp_path: Path) -> None:
 
 def _calibration(path: Path) -> Path:
     """A calibration file written by the real writer (classifier evaluate --save-calibration)."""
-    from audit.gold import score
+    from audit.classify._gold import score
 
     truth = ["refusal"] * 40 + ["compliance"] * 60
     predicted = ["refusal"] * 36 + ["compliance"] * 4 + ["compliance"] * 57 + ["refusal"] * 3
@@ -1131,7 +1122,7 @@ def test_a_moved_or_broken_calibration_file_does_not_crash(
 
 
 def test_upper_bound_sentence_matches_the_closed_form() -> None:
-    from audit.report_data import upper_bound_sentence
+    from audit.report._data import upper_bound_sentence
 
     assert (
         upper_bound_sentence(0, 400)

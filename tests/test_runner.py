@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from audit.fakeserver import FakeOpenAI
-from audit.requests import ChatRequest, request_id
-from audit.runner import (
+from audit.send._requests import ChatRequest, request_id
+from audit.send._runner import (
     RETRYABLE,
     AdaptiveLimiter,
     BadResponse,
@@ -108,7 +108,7 @@ def test_request_id_is_a_stable_content_hash() -> None:
 
 
 def test_a_cut_emoji_is_kept_as_writable_text() -> None:
-    from audit.runner import clean_text
+    from audit.send._runner import clean_text
 
     assert clean_text("cut emoji \ud83d") == "cut emoji \ufffd"
     assert clean_text("pair \ud83d\ude00") == "pair 😀" and clean_text(None) is None
@@ -119,7 +119,7 @@ def test_a_cut_emoji_is_kept_as_writable_text() -> None:
 def test_odd_retry_after_headers_never_crash(value: str, expected: float | None) -> None:
     import httpx
 
-    from audit.runner import retry_after
+    from audit.send._runner import retry_after
 
     exc = Exception()
     exc.response = httpx.Response(429, headers={"retry-after": value})  # type: ignore[attr-defined]

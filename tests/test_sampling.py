@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from audit import cli_prompts
+from audit.cli import _prompts as cli_prompts
 from audit.errors import ConfigError
-from audit.prompts import Prompt, PromptSet, load_prompt_set, pairs_of
-from audit.sampling import default_controls, round_robin, sample_pairs
+from audit.prompts._schema import Prompt, PromptSet, load_prompt_set, pairs_of
+from audit.prompts._sampling import default_controls, round_robin, sample_pairs
 
 SET_PATH = Path(__file__).resolve().parents[1] / "prompts" / "contested-v1.jsonl"
 

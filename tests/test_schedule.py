@@ -14,7 +14,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from audit import cli_schedule
+from audit.cli import _schedule as cli_schedule
 from audit.config import load_config
 from audit.errors import ConfigError
 

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import journal as jr
-from audit import merge
-from audit import pipeline as pl
+from audit.send import _journal as jr
+from audit.run import _shards as merge
+from audit.run import _pipeline as pl
 from audit.config import build_config
 from audit.errors import ConfigError
 from audit.fakeserver import FakeOpenAI
-from audit.runner import RetryPolicy
+from audit.send._runner import RetryPolicy
 from tests.helpers import mini_set
 
 FAST = RetryPolicy(max_retries=1, base_delay=0.01, max_delay=0.01)

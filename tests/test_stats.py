@@ -18,8 +18,7 @@ from statsmodels.stats.proportion import (
 )
 from statsmodels.stats.proportion import test_proportions_2indep as sm_score_test
 
-from audit import stats
-
+from audit.stats import _intervals as stats
 Z = sps.norm.ppf(0.975)
 COUNTS = [(0, 1), (0, 299), (1, 10), (3, 10), (7, 100), (50, 100), (99, 100), (100, 100)]
 

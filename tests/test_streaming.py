@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from audit import journal as jr
-from audit import pipeline as pl
+from audit.send import _journal as jr
+from audit.run import _pipeline as pl
 from audit.config import build_config
 from tests.helpers import mini_set
 

@@ -7,7 +7,7 @@
 - ``templates.tsv``: template id, text with a ``{stance}`` slot (the same text on both sides)
 - ``controls.tsv``: kind (control_refuse | control_comply), topic, text
 
-Which stance becomes side ``a`` is chosen per topic by :func:`audit.importers.balanced_swaps`
+Which stance becomes side ``a`` is chosen per topic by :func:`audit.prompts.balanced_swaps`
 with a fixed seed, so every lean sits on side a about as often as on side b. The output is
 deterministic: running the script twice gives byte-identical files.
 """
@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
 
-from audit.importers import balanced_swaps
-from audit.prompts import Prompt, write_prompts
+from audit.prompts import Prompt, balanced_swaps, write_prompts
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE.parent / "contested-v1.jsonl"

@@ -1,0 +1,47 @@
+"""CLI command ``report``: re-render report.html from a run folder; ``--history``: index.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from audit.errors import ConfigError
+
+
+def report(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="Run folder, e.g. reports/<run-id>.")
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Write index.html: all runs and trends.")
+    ] = False,
+    reports_root: Annotated[
+        Path, typer.Option("--reports-root", "--reports-dir", help="Folder holding the run folders.")
+    ] = Path("reports"),
+) -> None:
+    """Re-render report.html from a run folder's files (no endpoint needed).
+
+    --history: write <reports-root>/index.html, every run with its trends.
+    With a RUN_DIR and --history, first add that run to <reports-root>/history.csv.
+    """
+    from audit.report._history import append_history, render_index  # pandas, scipy: only when used
+    from audit.report._html import render_report
+
+    if run_dir is None and not history:
+        raise ConfigError(
+            "report: give a RUN_DIR (e.g. reports/<run-id>) or --history"
+            " — see 'refusal-audit report --help'"
+        )
+    if run_dir is not None:
+        typer.echo(f"wrote {render_report(run_dir)}")
+        if history:
+            append_history(run_dir, reports_root)
+    if history:
+        typer.echo(f"wrote {render_index(reports_root)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.command("report")(report)

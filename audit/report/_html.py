@@ -1,0 +1,141 @@
+"""report.html: one self-contained page rendered from the files of a run folder alone.
+
+``render_report(run_dir)`` reads ``run.json`` and the CSV tables (see ``reports/README.md``)
+and writes ``report.html`` beside them, so a report can be re-rendered without the endpoint.
+Reading the folder and building the page's data lives in ``audit.report_data``; this module
+renders it (its public names are re-exported here).
+
+Safety rules, because model answers are hostile input:
+
+* Jinja2 autoescaping is on for every template; model text is only ever element text, never
+  an attribute value or a URL. Links point at fixed file names or ``#topic-N`` anchors.
+* The page makes no network request: inline CSS, inline SVG charts, one small inline script
+  (progressive enhancement only) allowed by its sha256 in a strict Content-Security-Policy.
+* Endpoints are shown as host[:port] only; error messages are scrubbed of key-like strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from audit import __version__
+from audit.report._charts import fmt_value
+from audit.report._data import (
+    ANSWER_LABELS,
+    HEADLINE_METRICS,
+    MAX_PAIRS,
+    NON_ANSWER_LABELS,
+    RunFolder,
+    claim_reference,
+    endpoint_host,
+    header,
+    headline,
+    load_run,
+    metric_name,
+    num,
+    read_table,
+    report_context,
+    scrub,
+    verdict_words,
+)
+
+__all__ = [
+    "ANSWER_LABELS",
+    "HEADLINE_METRICS",
+    "MAX_PAIRS",
+    "NON_ANSWER_LABELS",
+    "REPORT_NAME",
+    "RunFolder",
+    "claim_reference",
+    "content_security_policy",
+    "endpoint_host",
+    "header",
+    "headline",
+    "load_run",
+    "metric_name",
+    "num",
+    "read_table",
+    "render_page",
+    "render_report",
+    "report_context",
+    "scrub",
+    "verdict_words",
+]
+
+REPORT_NAME = "report.html"
+
+_SCRIPT = """(function () {
+  var box = document.getElementById('pair-filter-box');
+  var input = document.getElementById('pair-filter');
+  if (!box || !input) { return; }
+  box.hidden = false;
+  var groups = document.querySelectorAll('details.topic');
+  input.addEventListener('input', function () {
+    var q = input.value.trim().toLowerCase();
+    for (var i = 0; i < groups.length; i++) {
+      var s = groups[i].querySelector('summary');
+      var hit = !q || (s !== null && s.textContent.toLowerCase().indexOf(q) !== -1);
+      groups[i].hidden = !hit;
+      if (q && hit) { groups[i].open = true; }
+    }
+  });
+})();"""
+
+
+# ---------------------------------------------------------------- page rendering
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("audit.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v, digits=1: fmt_value(num(v), True, digits)
+    env.filters["num"] = lambda v, digits=3: "–" if num(v) is None else f"{num(v):.{digits}g}"
+    return env
+
+
+def script_hash(script: str) -> str:
+    """The CSP source for an inline script: ``'sha256-<base64>'``."""
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def content_security_policy(script: str = "") -> str:
+    """A CSP that forbids every network fetch; the only script allowed is ``script`` by hash."""
+    scripts = script_hash(script) if script else "'none'"
+    return (
+        f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {scripts}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+def render_page(template: str, context: Mapping[str, Any], script: str = "") -> str:
+    """Render one of the package templates with the shared head (CSP, CSS) around it."""
+    env = _environment()
+    csp = content_security_policy(script)
+    # csp and script are this module's constants (no data in them), so they are marked safe
+    return env.get_template(template).render(
+        **context, csp=Markup(csp), script=Markup(script), tool_version=__version__
+    )
+
+
+def render_report(run_dir: Path, *, max_pairs: int = MAX_PAIRS) -> Path:
+    """Write ``<run_dir>/report.html`` from the run folder's files and return its path."""
+    run = load_run(Path(run_dir))
+    html = render_page("report.html.j2", report_context(run, max_pairs), _SCRIPT)
+    out = run.path / REPORT_NAME
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
