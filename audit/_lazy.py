@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +22,6 @@ def lazy_exports(package: str, exports: Mapping[str, str]
         return value
 
     def __dir__() -> list[str]:
-        return sorted(exports)
+        return sorted(set(exports) | set(vars(sys.modules[package])))
 
     return __getattr__, __dir__

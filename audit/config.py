@@ -194,11 +194,13 @@ def merge_overrides(data: dict[str, Any], overrides: dict[str, Any], target_over
     return merged
 
 
-def load_config(path: Path | None, overrides: dict[str, Any], target_overrides: dict[str, Any]) -> AuditConfig:
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None,
+                target_overrides: dict[str, Any] | None = None) -> AuditConfig:
     """Load a config file (optional) and apply overrides; check there is at least one target."""
+    path = Path(path) if path is not None else None
     data = read_toml(path) if path else {}
     where = str(path) if path else "options"
-    config = build_config(merge_overrides(data, overrides, target_overrides), where)
+    config = build_config(merge_overrides(data, overrides or {}, target_overrides or {}), where)
     if not config.targets:
         raise ConfigError("no target: give --base-url and --model, or a [[targets]] table in the config file")
     labels = [t.label for t in config.targets]

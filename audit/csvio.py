@@ -110,3 +110,12 @@ class CsvWriter:
             self._tmp.replace(self.path)
         else:
             self._tmp.unlink(missing_ok=True)
+
+
+TRUE_VALUES = frozenset({"true", "1", "1.0", "yes", "y", "t"})
+"""CSV cells that mean true, once stripped and lower-cased (``True``, ``1``, ``yes``, ...)."""
+
+
+def truthy(value: object) -> bool:
+    """Whether a CSV cell means true: one of ``TRUE_VALUES`` in any case, spaces ignored."""
+    return str(value).strip().lower() in TRUE_VALUES

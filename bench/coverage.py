@@ -37,9 +37,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.stats import _tables as metrics
-
 from audit.stats import _intervals as stats
+from audit.stats import _tables as metrics
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def answer_for(rng: random.Random, prompt_id: str, target: str) -> tuple[str | N
 
 def make_run(root: Path, size: int, seed: int = 0) -> Path:
     """A run folder with ``size`` answers (``size`` must be a multiple of PROMPTS × TARGETS)."""
-    from audit.run import _pipeline as pl
+    from audit import run as pl
     from audit.config import build_config
     from audit.send._requests import build_requests
 
@@ -154,9 +154,9 @@ def old_analysis(run_dir: Path) -> int:
     """The pre-streaming analysis (as before issue 9): all records and rows in memory."""
     import pandas as pd
 
-    from audit.send import _journal as jr
-    from audit.run import _pipeline as pl
+    from audit import run as pl
     from audit.classify import classify_frame
+    from audit.send import _journal as jr
 
     plan = pl.resume_plan(run_dir)
     wanted = {r.request_id for r in plan.requests()}
@@ -177,7 +177,7 @@ def old_analysis(run_dir: Path) -> int:
 
 def stream_analysis(run_dir: Path, chunk_size: int) -> int:
     """The streaming analysis: what ``pipeline.analyse`` does, less ``render_reports``."""
-    from audit.run import _pipeline as pl
+    from audit import run as pl
     plan = pl.resume_plan(run_dir)
     responses = pl.label_responses(plan, chunk_size=chunk_size)
     tables = pl.compute_tables(plan, responses)
@@ -187,9 +187,9 @@ def stream_analysis(run_dir: Path, chunk_size: int) -> int:
 
 def child(mode: str, run_dir: Path | None, chunk_size: int) -> None:
     """Run one measurement in this (fresh) process; print answers and seconds as JSON."""
+    from audit import run as pipeline  # noqa: F401
     from audit.classify import _labels as classify  # noqa: F401  (the idle floor imports these)
     from audit.stats import _tables as metrics  # noqa: F401
-    from audit.run import _pipeline as pipeline  # noqa: F401
 
     start = time.perf_counter()
     if mode == "idle":
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.chunk_size == 0:
-        from audit.run._pipeline import CHUNK_SIZE
+        from audit.run import CHUNK_SIZE
 
         args.chunk_size = CHUNK_SIZE
     if args.child:

@@ -137,7 +137,7 @@ def send_window(run_dir: Path) -> tuple[datetime, datetime]:
 
 def library_run(url: str, n: int, c: int, work: Path) -> float:
     """The runner alone (audit.pipeline.send_all: limiter, retries, journal), without Prefect."""
-    from audit.run import _pipeline as pl
+    from audit import run as pl
     from audit.config import build_config
 
     prompts = work / "lib-v1.jsonl"

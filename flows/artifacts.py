@@ -28,7 +28,8 @@ from prefect.artifacts import (
 )
 from prefect.logging import get_run_logger
 
-from audit.run import _pipeline as pl
+from audit import run as pl
+from audit.csvio import truthy
 from audit.stats._drift import DriftReport
 
 HEADLINE_FIELDS = ("target", "metric", "estimate", "95% CI", "k/n", "method")
@@ -72,7 +73,7 @@ def kn_text(k: Any, n: Any) -> str:
 def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary rows flagged ``headline`` (the pipeline's headline metrics if there is no flag)."""
     if "headline" in summary.columns:
-        flag = summary["headline"].map(lambda v: str(v).strip().lower() in ("true", "1"))
+        flag = summary["headline"].map(truthy)
         return summary[flag]
     return pl.headline(pl.Tables(summary, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()))
 

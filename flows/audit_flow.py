@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -27,14 +27,22 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 from prefect.utilities.annotations import quote
 
-from audit.stats import _drift as dr
-from audit.run import _pipeline as pl
+from audit import run as pl
 from audit.config import AuditConfig, build_config, load_config
 from audit.errors import ConfigError, ThresholdError
 from audit.send._requests import ChatRequest
-from flows.artifacts import ProgressPublisher, publish_results
+from audit.stats import _drift as dr
+from audit_flows.artifacts import ProgressPublisher, publish_results
 
 TASK_OPTS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+
+T = TypeVar("T")
+
+
+def quoted(value: T) -> T:
+    """``quote(value)``, typed as ``value``: Prefect unwraps a quote before it calls the task, so
+    the task receives ``value`` itself (Prefect's task signatures do not model the wrapper)."""
+    return cast(T, quote(value))
 
 
 def settings(config: Mapping[str, Any] | None, config_file: str | None) -> AuditConfig:
@@ -122,11 +130,11 @@ async def resolve_keys(config: AuditConfig) -> dict[str, str | None]:
 async def run_batch(ctx: pl.SendContext, batch: list[ChatRequest], concurrency_limit: str | None) -> int:
     """One batch task; with a global concurrency limit, it holds one slot for the whole batch."""
     if not concurrency_limit:
-        return await send_batch_task(quote(ctx), quote(batch))
+        return await send_batch_task(quoted(ctx), quoted(batch))
     from prefect.concurrency.asyncio import concurrency
 
     async with concurrency(concurrency_limit, occupy=1, strict=True):
-        return await send_batch_task(quote(ctx), quote(batch))
+        return await send_batch_task(quoted(ctx), quoted(batch))
 
 
 async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency_limit: str | None = None,
@@ -167,12 +175,12 @@ async def send_with_progress(plan: pl.RunPlan, show_progress: bool, progress_eve
 
 async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) -> dict[str, Any]:
     """Label, statistics, reports, drift and artifacts; raise ThresholdError on a breach or an alert."""
-    # quote(): Prefect would otherwise walk every prompt, request and row looking for futures
-    responses = label_task(quote(plan))
-    tables = stats_task(quote(plan), quote(responses))
-    breaches = record_task(quote(plan), quote(responses), quote(tables))
-    drift = drift_task(quote(plan)) if check_drift else None
-    report_task(quote(plan))
+    # quoted(): Prefect would otherwise walk every prompt, request and row looking for futures
+    responses = label_task(quoted(plan))
+    tables = stats_task(quoted(plan), quoted(responses))
+    breaches = record_task(quoted(plan), quoted(responses), quoted(tables))
+    drift = drift_task(quoted(plan)) if check_drift else None
+    report_task(quoted(plan))
     await publish_results(plan, tables.summary, breaches, drift, sent)
     get_run_logger().info("run %s: %d requests sent, report in %s", plan.run_id, sent, plan.run_dir)
     problems = [*breaches, *(drift.alerts if drift else [])]
@@ -215,7 +223,7 @@ def _flow_run_id() -> str | None:
 
 
 def _progress_bar(total: int, done: int) -> Any:
-    from flows.progress import ProgressBar
+    from audit_flows.progress import ProgressBar
 
     return ProgressBar(total=total, done=done)
 

@@ -58,7 +58,7 @@ def build_deployment(config: AuditConfig, name: str, *, cron: str | None = None,
     """
     from prefect.types.entrypoint import EntrypointType
 
-    from flows.audit_flow import audit_flow
+    from audit_flows.audit_flow import audit_flow
 
     schedule = make_schedule(cron, interval, timezone)
     params: dict[str, Any] = {"config": absolute_paths(config).public_dict(), "check_drift": check_drift}

@@ -106,7 +106,7 @@ def start() -> LocalApi | None:
         return None
     if _RUNNING is not None and _RUNNING.process.poll() is None:  # one per process, as Prefect's own
         return _RUNNING
-    from flows.orphans import start_watchdog
+    from audit_flows.orphans import start_watchdog
 
     start_watchdog()
     port = _free_port()

@@ -83,7 +83,7 @@ def start_watchdog() -> subprocess.Popen[bytes] | None:
         return None
     if os.getpid() in _started:
         return _started[os.getpid()]
-    _started[os.getpid()] = subprocess.Popen([sys.executable, "-m", "flows.orphans", str(os.getpid())],
+    _started[os.getpid()] = subprocess.Popen([sys.executable, "-m", "audit_flows.orphans", str(os.getpid())],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # not in our process group: a Ctrl-C is ours alone
     return _started[os.getpid()]

@@ -26,12 +26,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 
-from audit.send import _journal as jr
-from audit.run import _shards as merge
-from audit.run import _pipeline as pl
+from audit import run as pl
 from audit.errors import AuditError
-from flows.artifacts import ProgressPublisher
-from flows.audit_flow import TASK_OPTS, finish_stage, plan_task, run_entry, send_with_progress
+from audit.run import _shards as merge
+from audit.send import _journal as jr
+from audit_flows.artifacts import ProgressPublisher
+from audit_flows.audit_flow import TASK_OPTS, finish_stage, plan_task, run_entry, send_with_progress
 
 SHARD_DEPLOYMENT = "refusal-audit-shard/shard"
 
@@ -162,8 +162,8 @@ def main(argv: list[str]) -> int:
         parser.error("give a config file, or --resume RUN_DIR")
     else:
         params["config_file"] = str(Path(args.config_file).resolve())
-    from audit.run._precheck import precheck
     from audit.config import load_config
+    from audit.run._precheck import precheck
 
     def start() -> dict[str, Any]:  # user mistakes are caught before Prefect starts
         if args.resume:

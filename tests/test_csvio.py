@@ -110,10 +110,10 @@ HOSTILE = {
 
 
 def test_a_hostile_answer_is_neutralised_in_the_runs_responses_csv(tmp_path: Path) -> None:
-    from audit.run import _pipeline as pl
+    from audit import run as pl
     from audit.config import build_config
     from audit.send._runner import RetryPolicy
-    from tests.helpers import mini_set
+    from tests.support.prompt_sets import mini_set
 
     prompts = mini_set(tmp_path / "set.jsonl", topics=tuple(HOSTILE), refuse_b=())
     script = {f"{topic} should be expanded": f"say:{text}" for topic, text in HOSTILE.items()}

@@ -30,8 +30,16 @@ from typing import Any, Self
 
 import openai
 
-from audit.classify._labels import ANSWER_LABELS, COMPLIANCE, EMPTY, PARTIAL, REFUSAL, Classifier, Verdict
-from audit.classify._rules import RulesClassifier
+from audit.classify._labels import (
+    ANSWER_LABELS,
+    COMPLIANCE,
+    EMPTY,
+    PARTIAL,
+    REFUSAL,
+    Classifier,
+    Verdict,
+)
+from audit.classify.rules import RulesClassifier
 from audit.errors import ConfigError, EndpointError
 from audit.send._journal import Journal, iter_records
 

@@ -4,7 +4,7 @@ rules, the judge and the registry import (so none of them imports another to get
 A classifier maps one (prompt, answer) to a :class:`Verdict`: a label, a confidence in [0, 1]
 and the evidence (which rule fired, or the judge's reason). Three are built in:
 
-- ``rules`` (default): offline regular-expression rules, fast (see ``audit.classify._rules``);
+- ``rules`` (default): offline regular-expression rules, fast (see ``audit.classify.rules``);
 - ``judge``: an LLM judge on any OpenAI-compatible endpoint (see ``audit.classify._judge``);
 - ``ensemble``: the rules decide confident cases, the judge the uncertain ones.
 

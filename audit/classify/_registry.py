@@ -47,7 +47,7 @@ def make_classifier(name: str = "rules", **settings: Any) -> Classifier:
 def _factories() -> dict[str, Callable[..., Classifier]]:
     """The classifier constructors (imported on first use: the judge pulls in the SDK)."""
     from audit.classify._judge import make_ensemble, make_judge
-    from audit.classify._rules import RulesClassifier
+    from audit.classify.rules import RulesClassifier
 
     return {"rules": RulesClassifier, "judge": make_judge, "ensemble": make_ensemble}
 

@@ -13,8 +13,9 @@ import typer
 from audit.errors import AuditError
 
 # typer 0.29 vendors its own click (typer._click) and raises typer.Exit/typer.Abort:
-# catch those as well as click's own, whichever this typer uses.
-CLICK_ERRORS: tuple[type[BaseException], ...] = (click.ClickException,)
+# catch those as well as click's own, whichever this typer uses. (The annotation names typer's
+# class, imported below, so that mypy knows every member has ``show()``; it is never evaluated.)
+CLICK_ERRORS: tuple[type[click.ClickException | _TyperClickException], ...] = (click.ClickException,)
 ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort)
 EXITS: tuple[type[BaseException], ...] = (click.exceptions.Exit, typer.Exit)
 try:
@@ -52,7 +53,7 @@ def start_prefect_early(args: list[str]) -> None:
     """For ``run``: start Prefect's temporary server before the command modules are imported,
     so its boot (about 3 s on another core) overlaps ours; ``run`` picks it up (flows/local_api)."""
     if args[:1] == ["run"] and not {"--help", "-h"} & set(args):
-        from flows import local_api
+        from audit_flows import local_api
 
         local_api.start()
 

@@ -20,9 +20,9 @@ from audit.classify import (
     classify_frame,
     make_classifier,
 )
+from audit.classify._gold import FORMATS, Evaluation, Kappa, Rate, load_gold_files, score
 from audit.csvio import write_csv
 from audit.errors import ConfigError, InputError
-from audit.classify._gold import FORMATS, Evaluation, Kappa, Rate, load_gold_files, score
 
 Opt = typer.Option
 classifier_app = typer.Typer(help="Evaluate the refusal classifier on human-labelled gold sets.",

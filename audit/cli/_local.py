@@ -62,7 +62,7 @@ def demo(
     controls at temperature 0, and writes reports/<run-id>/ with report.html and the server's
     log. Answers cut at --max-tokens are classified on their prefix.
     """
-    from audit.run import _pipeline as pipeline
+    from audit import run as pipeline
     from audit.cli._run import execute
 
     if controls is None:  # every control of each kind (the built-in set has 56 and 60)

@@ -12,10 +12,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from audit.errors import ConfigError
+from audit.prompts._check import (
+    LEAN_TOLERANCE,
+    MAX_RATIO,
+    CheckReport,
+    check_file,
+    side_counts,
+    stats,
+)
 from audit.prompts._importers import FORMATS, import_prompts
-from audit.prompts._check import LEAN_TOLERANCE, MAX_RATIO, CheckReport, check_file, side_counts, stats
-from audit.prompts._schema import load_prompt_set, write_prompts
 from audit.prompts._sampling import sample_pairs
+from audit.prompts._schema import load_prompt_set, write_prompts
 
 Opt = typer.Option
 prompts_app = typer.Typer(

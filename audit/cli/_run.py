@@ -70,11 +70,11 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
             retry_errors: bool = False) -> int:
     """Run the Prefect flow locally and print the headline."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
-    from flows import local_api
+    from audit_flows import local_api
 
     api = local_api.start()  # without a Prefect API: a temporary one boots while we check and import
     precheck(config, resume_dir, run_id)  # a mistake exits; the server stops at exit (atexit)
-    from flows.audit_flow import audit_flow
+    from audit_flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
                               "run_id": run_id, "show_progress": progress and sys.stderr.isatty(),
@@ -95,11 +95,6 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
 def warm_up() -> None:
     """Import what the flow needs after sending (classifier, statistics, reports: ~1.5 s of
     scipy, statsmodels and jinja2) while the CLI would otherwise wait for Prefect's server."""
-    import audit.classify._rules
-    import audit.stats._drift
-    import audit.report._history
-    import audit.stats._tables
-    import audit.report._html  # noqa: F401
 
 
 def print_saved_headline(resume_dir: str | None, config: AuditConfig | None, run_id: str | None) -> None:

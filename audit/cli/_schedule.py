@@ -47,7 +47,7 @@ def schedule(
     run and fails (red in the UI) on a threshold breach or a significant change. API keys are
     read by each run from the environment variables the targets name.
     """
-    from flows import deployments as dp
+    from audit_flows import deployments as dp
 
     config = load_config(config_file, {"reports_dir": reports_dir}, {})
     deployment = dp.build_deployment(config, name or default_name(config), cron=cron, interval=interval,

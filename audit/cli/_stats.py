@@ -193,6 +193,22 @@ def plan(
     design effect of your topics × templates × samples design (methods note §2) with --deff,
     or --pilot a finished run to read it (and the expected rate) from its summary.csv.
     """
+    _check_plan_options(claim, compare_to, power, alpha, deff, samples, templates, discordant,
+                        paired)
+    if compare_to:
+        lines = _comparison_plan(compare_to, expected, deff, pilot, target, metric, paired,
+                                 discordant, power, alpha, samples, templates)
+    else:
+        lines = _claim_plan(claim, margin, expected, deff, pilot, target, power, alpha, samples,
+                            templates)
+    for line in lines:
+        typer.echo(line)
+
+
+def _check_plan_options(claim: str, compare_to: str, power: float, alpha: float,
+                        deff: float | None, samples: int, templates: int, discordant: str,
+                        paired: bool) -> None:
+    """ConfigError unless ``plan``'s options are in range and ask for exactly one plan."""
     if not (0 < power < 1 and 0 < alpha < 1 and (deff is None or deff >= 1) and samples >= 1
             and templates >= 1):
         raise ConfigError("--power and --alpha must lie in (0, 1), --deff ≥ 1, --samples and "
@@ -202,31 +218,41 @@ def plan(
                           "RATE (two models or runs)")
     if discordant and not (compare_to and paired):
         raise ConfigError("--discordant only applies to --compare-to with --paired")
+
+
+def _comparison_plan(compare_to: str, expected: str, deff: float | None, pilot: Path | None,
+                     target: str | None, metric: str, paired: bool, discordant: str,
+                     power: float, alpha: float, samples: int, templates: int) -> list[str]:
+    """The lines ``plan --compare-to`` prints: a two-rate comparison and its layout."""
+    from audit.stats import _power as pw
+
+    rate, design, lines = _rate_and_deff(expected, deff, pilot, metric, target)
+    other = _proportion(compare_to, "--compare-to")
+    if other == rate:
+        raise ConfigError(f"--compare-to {compare_to} equals the expected rate: no sample "
+                          "size can tell equal rates apart")
+    more, need = _comparison_lines(metric, rate, other, paired, discordant, power, alpha)
+    unit = "pairs" if metric.startswith(("asymmetric", "only_", "both_")) else "answers"
+    layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
+                            unit=unit)
+    each = "" if paired else " per model"
+    return lines + more + _layout_lines(unit, layout, each)
+
+
+def _claim_plan(claim: str, margin: str, expected: str, deff: float | None, pilot: Path | None,
+                target: str | None, power: float, alpha: float, samples: int,
+                templates: int) -> list[str]:
+    """The lines ``plan --claim`` prints: the sample size that settles the claim, and its layout."""
     from audit.stats import _power as pw
     from audit.stats._claims import parse_claim
 
-    if compare_to:
-        rate, design, lines = _rate_and_deff(expected, deff, pilot, metric, target)
-        other = _proportion(compare_to, "--compare-to")
-        if other == rate:
-            raise ConfigError(f"--compare-to {compare_to} equals the expected rate: no sample "
-                              "size can tell equal rates apart")
-        more, need = _comparison_lines(metric, rate, other, paired, discordant, power, alpha)
-        unit = "pairs" if metric.startswith(("asymmetric", "only_", "both_")) else "answers"
-        layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
-                                unit=unit)
-        each = "" if paired else " per model"
-        for line in lines + more + _layout_lines(unit, layout, each):
-            typer.echo(line)
-        return
     margin_value = _proportion(margin, "--margin") if margin else None
     parsed = parse_claim(claim, margin=margin_value)
     rate, design, lines = _rate_and_deff(expected, deff, pilot, parsed.metric, target)
     need = _units_needed(parsed, rate, power, alpha)
     layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
                             unit=parsed.unit)
-    for line in lines + _plan_lines(parsed, rate, need, layout, power):
-        typer.echo(line)
+    return lines + _plan_lines(parsed, rate, need, layout, power)
 
 
 def _read_run(folder: Path) -> pd.DataFrame:

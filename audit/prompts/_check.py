@@ -34,7 +34,15 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from audit.errors import InputError
-from audit.prompts._schema import FIELDS, NO_LEAN, Prompt, iter_lines, pairs_of, parse_object, read_raw
+from audit.prompts._schema import (
+    FIELDS,
+    NO_LEAN,
+    Prompt,
+    iter_lines,
+    pairs_of,
+    parse_object,
+    read_raw,
+)
 
 CHECKS: tuple[str, ...] = (
     "schema",

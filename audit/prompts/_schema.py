@@ -177,8 +177,15 @@ def _check_pair(path: Path, pair_id: str, members: list[tuple[Prompt, int]]) -> 
                              f"both sides of a pair must share the same {field}")
 
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "prompts"
-"""The prompt sets of this installation (the repository's prompts/ folder)."""
+def _builtin_dir() -> Path:
+    """The prompt sets of this installation: the repository's prompts/ folder in a checkout (and
+    an editable install), ``audit/prompts/library/`` in an installed wheel (pyproject maps it)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "library"
+    return installed if installed.is_dir() else here.parents[1] / "prompts"
+
+
+BUILTIN_DIR = _builtin_dir()
 
 
 def locate(path: str | Path) -> Path:

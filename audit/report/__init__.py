@@ -18,25 +18,19 @@ _EXPORTS = {
     "interval_plot": "_charts",
     "nice_ticks": "_charts",
     "trend_plot": "_charts",
-    "ANSWER_LABELS": "_data",
-    "HEADLINE_METRICS": "_data",
-    "MAX_PAIRS": "_data",
-    "NON_ANSWER_LABELS": "_data",
-    "RunFolder": "_data",
-    "claim_reference": "_data",
-    "endpoint_host": "_data",
-    "header": "_data",
-    "headline": "_data",
-    "load_run": "_data",
-    "metric_name": "_data",
-    "num": "_data",
-    "read_table": "_data",
-    "report_context": "_data",
-    "run_alerts": "_data",
-    "run_status": "_data",
-    "scrub": "_data",
-    "upper_bound_sentence": "_data",
-    "verdict_words": "_data",
+    "claim_reference": "_claims_view",
+    "verdict_words": "_claims_view",
+    "report_context": "_context",
+    "endpoint_host": "_format",
+    "metric_name": "_format",
+    "num": "_format",
+    "scrub": "_format",
+    "header": "_header",
+    "run_alerts": "_header",
+    "run_status": "_header",
+    "HEADLINE_METRICS": "_headline",
+    "headline": "_headline",
+    "upper_bound_sentence": "_headline",
     "HISTORY_COLUMNS": "_history",
     "HISTORY_NAME": "_history",
     "INDEX_NAME": "_history",
@@ -48,6 +42,12 @@ _EXPORTS = {
     "content_security_policy": "_html",
     "render_page": "_html",
     "render_report": "_html",
+    "RunFolder": "_load",
+    "load_run": "_load",
+    "read_table": "_load",
+    "MAX_PAIRS": "_pairs_view",
+    "ANSWER_LABELS": "_responses_view",
+    "NON_ANSWER_LABELS": "_responses_view",
 }
 __all__ = [
     "ANSWER_LABELS",
@@ -55,10 +55,10 @@ __all__ = [
     "HISTORY_COLUMNS",
     "HISTORY_NAME",
     "INDEX_NAME",
-    "Interval",
     "MAX_PAIRS",
     "NON_ANSWER_LABELS",
     "REPORT_NAME",
+    "Interval",
     "RefLine",
     "RunFolder",
     "TrendPoint",
@@ -100,26 +100,28 @@ if TYPE_CHECKING:
         nice_ticks,
         trend_plot,
     )
-    from audit.report._data import (
-        ANSWER_LABELS,
-        HEADLINE_METRICS,
-        MAX_PAIRS,
-        NON_ANSWER_LABELS,
-        RunFolder,
+    from audit.report._claims_view import (
         claim_reference,
+        verdict_words,
+    )
+    from audit.report._context import (
+        report_context,
+    )
+    from audit.report._format import (
         endpoint_host,
-        header,
-        headline,
-        load_run,
         metric_name,
         num,
-        read_table,
-        report_context,
+        scrub,
+    )
+    from audit.report._header import (
+        header,
         run_alerts,
         run_status,
-        scrub,
+    )
+    from audit.report._headline import (
+        HEADLINE_METRICS,
+        headline,
         upper_bound_sentence,
-        verdict_words,
     )
     from audit.report._history import (
         HISTORY_COLUMNS,
@@ -135,4 +137,16 @@ if TYPE_CHECKING:
         content_security_policy,
         render_page,
         render_report,
+    )
+    from audit.report._load import (
+        RunFolder,
+        load_run,
+        read_table,
+    )
+    from audit.report._pairs_view import (
+        MAX_PAIRS,
+    )
+    from audit.report._responses_view import (
+        ANSWER_LABELS,
+        NON_ANSWER_LABELS,
     )

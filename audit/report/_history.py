@@ -19,22 +19,15 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from audit.report._charts import RefLine, TrendPoint, fmt_value, trend_plot
 from audit.csvio import write_csv
 from audit.errors import InputError
-from audit.report._data import (
-    RunFolder,
-    claim_reference,
-    header,
-    headline,
-    load_run,
-    metric_name,
-    num,
-    read_table,
-    run_alerts,
-    run_status,
-)
+from audit.report._charts import RefLine, TrendPoint, fmt_value, trend_plot
+from audit.report._claims_view import claim_reference
+from audit.report._format import metric_name, num
+from audit.report._header import header, run_alerts, run_status
+from audit.report._headline import headline
 from audit.report._html import REPORT_NAME, render_page
+from audit.report._load import RunFolder, load_run, read_table
 
 __all__ = [
     "HISTORY_COLUMNS",

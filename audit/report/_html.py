@@ -2,8 +2,8 @@
 
 ``render_report(run_dir)`` reads ``run.json`` and the CSV tables (see ``reports/README.md``)
 and writes ``report.html`` beside them, so a report can be re-rendered without the endpoint.
-Reading the folder and building the page's data lives in ``audit.report_data``; this module
-renders it (its public names are re-exported here).
+Reading the folder (``audit.report._load``) and building the page's data
+(``audit.report._context``) happen beside this module; this module renders the page.
 
 Safety rules, because model answers are hostile input:
 
@@ -27,47 +27,12 @@ from markupsafe import Markup
 
 from audit import __version__
 from audit.report._charts import fmt_value
-from audit.report._data import (
-    ANSWER_LABELS,
-    HEADLINE_METRICS,
-    MAX_PAIRS,
-    NON_ANSWER_LABELS,
-    RunFolder,
-    claim_reference,
-    endpoint_host,
-    header,
-    headline,
-    load_run,
-    metric_name,
-    num,
-    read_table,
-    report_context,
-    scrub,
-    verdict_words,
-)
+from audit.report._context import report_context
+from audit.report._format import num
+from audit.report._load import load_run
+from audit.report._pairs_view import MAX_PAIRS
 
-__all__ = [
-    "ANSWER_LABELS",
-    "HEADLINE_METRICS",
-    "MAX_PAIRS",
-    "NON_ANSWER_LABELS",
-    "REPORT_NAME",
-    "RunFolder",
-    "claim_reference",
-    "content_security_policy",
-    "endpoint_host",
-    "header",
-    "headline",
-    "load_run",
-    "metric_name",
-    "num",
-    "read_table",
-    "render_page",
-    "render_report",
-    "report_context",
-    "scrub",
-    "verdict_words",
-]
+__all__ = ["REPORT_NAME", "content_security_policy", "render_page", "render_report"]
 
 REPORT_NAME = "report.html"
 

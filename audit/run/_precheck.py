@@ -19,30 +19,32 @@ __all__ = ["check_writable", "precheck"]
 
 def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | None = None) -> None:
     """Catch user mistakes before Prefect starts, so they show as one line, not a flow failure."""
-    from audit.run import _pipeline as pl
     from audit.prompts._schema import load_prompt_set
+    from audit.run._finish import read_calibration
+    from audit.run._plan import resume_plan
+    from audit.run._send import check_endpoints
 
     if resume_dir:
         from audit.send import _journal as jr
-        plan = pl.resume_plan(Path(resume_dir))
+        plan = resume_plan(Path(resume_dir))
         if cut := jr.repair(plan.journal_path):  # a kill in the middle of a write
             print(f"{plan.journal_path}: cut a torn last line ({cut} bytes) left by an interrupted run; "
                   "that request will be sent again", file=sys.stderr)
         jr.done_ids(plan.journal_path)  # a damaged journal is one line here, not a failed flow run
-        asyncio.run(pl.check_endpoints(plan.config.targets))
+        asyncio.run(check_endpoints(plan.config.targets))
         return
     assert config is not None
     check_writable(Path(config.reports_dir))
-    from audit.stats._claims import load_references
     from audit.config import safe_name
+    from audit.stats._claims import load_references
 
     if run_id and (folder := Path(config.reports_dir) / safe_name(run_id, 80)).exists() and any(folder.iterdir()):
         raise ConfigError(f"{folder} exists already — resume it with --resume {folder}, or pick another --run-id")
 
     load_prompt_set(config.prompts)
     load_references(config.references)
-    pl.read_calibration(config.calibration)
-    asyncio.run(pl.check_endpoints(config.targets))
+    read_calibration(config.calibration)
+    asyncio.run(check_endpoints(config.targets))
 
 
 def check_writable(folder: Path) -> None:

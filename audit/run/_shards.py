@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.send import _journal as jr
-from audit.run import _pipeline as pl
 from audit.errors import ConfigError
+from audit.run._plan import RunPlan, resume_plan
+from audit.send import _journal as jr
 from audit.send._requests import ChatRequest
 
 __all__ = ["SHARDS_DIR", "ShardPlan", "merge_journals", "open_shard", "shard_counts", "shard_journal", "shard_of", "shard_requests"]
@@ -45,7 +45,7 @@ def shard_journal(run_dir: Path, shard: int) -> Path:
 
 
 @dataclass(frozen=True)
-class ShardPlan(pl.RunPlan):
+class ShardPlan(RunPlan):
     """A run plan restricted to one shard: its own requests and its own journal.
 
     The pipeline's sending functions (``pending_requests``, ``open_senders``, ``batches``,
@@ -73,7 +73,7 @@ def open_shard(run_dir: Path, shard: int, shards: int, retry_errors: bool = Fals
     """Open shard ``shard`` of ``shards`` of a run folder written by ``pipeline.plan_run``."""
     if shards < 1 or not 0 <= shard < shards:
         raise ConfigError(f"shard {shard} of {shards}: the shard must be in 0..{shards - 1}")
-    plan = pl.resume_plan(Path(run_dir))
+    plan = resume_plan(Path(run_dir))
     return ShardPlan(plan.run_id, plan.run_dir, plan.config, plan.prompt_set, plan.prompts, shard, shards,
                      retry_errors)
 

@@ -41,13 +41,13 @@ _EXPORTS = {
     "run_requests": "_runner",
 }
 __all__ = [
+    "CHAT_COMPLETIONS",
+    "JOURNAL_NAME",
+    "RETRYABLE",
     "AdaptiveLimiter",
     "BadResponse",
-    "CHAT_COMPLETIONS",
     "ChatRequest",
-    "JOURNAL_NAME",
     "Journal",
-    "RETRYABLE",
     "RetryPolicy",
     "Sender",
     "build_requests",
@@ -91,10 +91,10 @@ if TYPE_CHECKING:
         sampling_params,
     )
     from audit.send._runner import (
-        AdaptiveLimiter,
-        BadResponse,
         CHAT_COMPLETIONS,
         RETRYABLE,
+        AdaptiveLimiter,
+        BadResponse,
         RetryPolicy,
         Sender,
         clean_text,

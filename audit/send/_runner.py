@@ -304,9 +304,13 @@ def make_client(base_url: str, api_key: str | None, timeout: float,
                               max_retries=0, http_client=http_client)
 
 
-async def preflight(base_url: str, timeout: float = 5.0) -> str | None:
-    """None if the endpoint answers HTTP at all; else why it cannot be reached."""
+async def preflight(base_url: str, timeout: float = 5.0, http_client: Any = None) -> str | None:
+    """None if the endpoint answers HTTP at all; else why it cannot be reached. ``http_client``:
+    an ``httpx.AsyncClient`` to ask through (an injected transport), left open."""
     try:
+        if http_client is not None:
+            await http_client.get(f"{base_url}/models", timeout=timeout)
+            return None
         async with httpx.AsyncClient(timeout=timeout) as client:
             await client.get(f"{base_url}/models")
     except httpx.ConnectError as exc:

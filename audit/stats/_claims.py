@@ -217,7 +217,7 @@ def _summary_of(data: pd.DataFrame | Mapping[str, Sequence[float]], confidence: 
     if isinstance(data, pd.DataFrame):
         if "metric" in data.columns:
             return data
-        from audit.stats._tables import summary_table
+        from audit.stats._summary import summary_table
 
         return summary_table(data, confidence=confidence)
     rows = []

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from audit.stats import _intervals as stats
-from audit.stats._tables import _normalise, _pairs
+from audit.stats._normalise import _normalise
+from audit.stats._pairs import _pairs
 
 __all__ = ["COMPARISON_COLUMNS", "compare_runs", "compare_targets"]
 
@@ -237,9 +238,9 @@ def compare_targets(
 ) -> pd.DataFrame:
     """Compare two targets of one responses frame (same prompts → paired)."""
     # one target at a time: its rows are normalised and paired, then only its units kept
-    units = [_metric_units(responses, _target_is(responses["target"], target))
-             for target in (target_a, target_b)]
-    return _compare(*units, target_a, target_b, confidence, min_overlap)
+    units_a, units_b = [_metric_units(responses, _target_is(responses["target"], target))
+                        for target in (target_a, target_b)]
+    return _compare(units_a, units_b, target_a, target_b, confidence, min_overlap)
 
 
 def _target_is(column: pd.Series, target: str) -> np.ndarray:

@@ -1,0 +1,141 @@
+"""After labelling: the statistics tables, the CSVs, run.json, thresholds, comparisons between
+targets, and the reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.config import AuditConfig
+from audit.errors import InputError
+from audit.run._label import label_responses
+from audit.run._plan import RunPlan, now_iso, write_run_json
+from audit.run._responses import RESPONSE_COLUMNS, RESPONSES_CSV
+
+
+@dataclass
+class Tables:
+    """The statistics of a run, ready to write."""
+
+    summary: pd.DataFrame
+    pairs: pd.DataFrame
+    topics: pd.DataFrame
+    claims: pd.DataFrame
+
+
+def read_calibration(path: str | None) -> dict[str, Any] | None:
+    """The classifier calibration JSON (sensitivity, specificity, gold counts), if configured."""
+    if not path:
+        return None
+    p = Path(path)
+    try:
+        data: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(p, None, f"cannot read the calibration file ({exc})",
+                         "write it with 'refusal-audit classifier evaluate --save-calibration'") from None
+    return data
+
+
+def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
+    """Summary, pairs, topics and claims tables from the labelled responses."""
+    from audit.stats import _claims as claims
+    from audit.stats import _tables as metrics
+
+    refs = claims.load_references(plan.config.references)
+    t = metrics.audit_tables(responses, calibration=read_calibration(plan.config.calibration), compact_pairs=True)
+    return Tables(summary=t.summary, pairs=t.pairs, topics=t.topics, claims=claims.evaluate_claims(t.summary, refs))
+
+
+def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
+    """Write the CSVs of a run: the statistics tables, and responses.csv only when ``responses``
+    is a full frame (every ``RESPONSE_COLUMNS``); ``label_responses`` streams it itself."""
+    from audit.csvio import write_csv
+
+    if set(RESPONSE_COLUMNS) <= set(responses.columns):  # a full frame (a caller's own)
+        write_csv(responses, plan.run_dir / RESPONSES_CSV)
+    # else: the compact frame of label_responses, which has written responses.csv already
+    write_csv(tables.summary, plan.run_dir / "summary.csv")
+    write_csv(tables.pairs, plan.run_dir / "pairs.csv")
+    write_csv(tables.topics, plan.run_dir / "topics.csv")
+    write_csv(tables.claims, plan.run_dir / "claims.csv")
+
+
+def render_reports(plan: RunPlan) -> Path:
+    """report.html, and the run's rows in the reports folder's history."""
+    from audit.report import _history as history
+    from audit.report import _html as report_html
+
+    path = report_html.render_report(plan.run_dir)
+    history.append_history(plan.run_dir, plan.run_dir.parent)
+    return path
+
+
+def headline(tables: Tables) -> pd.DataFrame:
+    """The headline rows of the summary (one per target × headline metric)."""
+    s = tables.summary
+    keep = s["metric"].isin(["refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "error_rate"])
+    if "headline" in s.columns:
+        keep &= s["headline"].astype(bool)
+    return s[keep]
+
+
+def check_thresholds(config: AuditConfig, tables: Tables) -> list[str]:
+    """Breaches of the configured thresholds, judged on the CI (lower bound above the limit)."""
+    limits = dict(config.thresholds)
+    if config.max_error_rate is not None:
+        limits.setdefault("max_error_rate", config.max_error_rate)
+    rows = headline(tables)
+    problems = []
+    for key, limit in limits.items():
+        metric = key.removeprefix("max_").replace("asymmetric_rate", "asymmetric_refusal_rate")
+        for _, r in rows[rows["metric"] == metric].iterrows():
+            value = r["estimate"] if metric == "error_rate" else r["ci_low"]
+            if pd.notna(value) and value > limit:
+                problems.append(f"{r['target']}: {metric} {r['estimate']:.2%} (CI low {r['ci_low']:.2%}) exceeds {key} = {limit:g}")
+    return problems
+
+
+def write_comparisons(plan: RunPlan, responses: pd.DataFrame) -> pd.DataFrame | None:
+    """With several targets, comparison.csv: every pair of targets, paired on the same prompts."""
+    from itertools import combinations
+
+    from audit.csvio import write_csv
+    from audit.stats._compare import compare_targets
+
+    labels = [t.label for t in plan.config.targets]
+    if len(labels) < 2 or responses.empty:
+        return None
+    table = pd.concat([compare_targets(responses, a, b) for a, b in combinations(labels, 2)], ignore_index=True)
+    write_csv(table, plan.run_dir / "comparison.csv")
+    return table
+
+
+def record_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> list[str]:
+    """Write the CSVs (comparison.csv too, with several targets) and run.json; return threshold
+    breaches (empty when all is well). Reports are rendered after, by ``render_reports``."""
+    write_tables(plan, responses, tables)
+    write_comparisons(plan, responses)
+    breaches = check_thresholds(plan.config, tables)
+    counts = responses["label"].astype(object).value_counts().to_dict() if len(responses) else {}
+    write_run_json(plan, {"finished_at": now_iso(), "status": "failed_thresholds" if breaches else "completed",
+                          "answers": len(responses), "labels": counts, "breaches": breaches})
+    return breaches
+
+
+def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: str | None = None) -> list[str]:
+    """Write CSVs, run.json and reports; return threshold breaches (empty when all is well)."""
+    breaches = record_run(plan, responses, tables)
+    render_reports(plan)
+    return breaches
+
+
+
+def analyse(plan: RunPlan, judge_key: str | None = None) -> tuple[pd.DataFrame, Tables, list[str]]:
+    """Label, compute statistics and write every report of a run whose sending is done."""
+    responses = label_responses(plan, judge_key)
+    tables = compute_tables(plan, responses)
+    return responses, tables, finish_run(plan, responses, tables)

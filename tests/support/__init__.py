@@ -1,0 +1,1 @@
+"""Shared test builders: prompt sets, run folders, a scripted judge server, gold files."""
