@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test install install-dev browser bench lint clean
+.PHONY: demo test install install-dev browser postgres bench lint clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -39,8 +39,13 @@ demo: $(VENV)/.installed-local
 browser:
 	bash scripts/install-browser.sh
 
-## test: the whole test suite, including the local-model end-to-end test and the browser test
-test: $(VENV)/.installed-dev browser
+## postgres: Debian's PostgreSQL server for the PostgreSQL end-to-end test (needs root or sudo)
+postgres:
+	bash scripts/install-postgres.sh
+
+## test: the whole test suite, including the local-model end-to-end test, the browser test and
+## the sharded audit on PostgreSQL that loses a worker
+test: $(VENV)/.installed-dev browser postgres
 	$(PY) -m pytest -ra
 
 bench: $(VENV)/.installed-dev

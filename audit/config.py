@@ -41,7 +41,8 @@ class Target(BaseModel):
     api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding the key.")
     api_key_secret: str | None = Field(default=None, description="Prefect Secret block holding the key (flows only).")
     concurrency: int = Field(default=16, ge=1, le=1024, description="Requests in flight at most.")
-    timeout: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    timeout: float = Field(default=60.0, gt=0, description=(
+        "Seconds a request attempt may take as a whole (an answer that trickles in too); then retried."))
     max_retries: int = Field(default=6, ge=0, le=50, description="Retries on 429/5xx/timeouts/connection errors.")
     temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int = Field(default=512, ge=1, description="Maximum tokens per answer.")
@@ -83,6 +84,10 @@ class Target(BaseModel):
         return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
+CLASSIFIER_NAMES: tuple[str, ...] = ("rules", "judge", "ensemble")
+"""The classifiers a run can use (``audit.classify`` builds them; ``judge`` and ``ensemble``
+need a ``[judge]`` table)."""
+
 _RATES = ("refusal_rate", "refusal_rate_broad", "asymmetric_rate", "asymmetric_refusal_rate")
 THRESHOLD_KEYS = frozenset([f"max_{m}" for m in (*_RATES, "error_rate")] + [f"max_{m}_increase" for m in _RATES])
 """The ``[thresholds]`` a run understands: headline rates judged on the CI, and drift increases."""
@@ -120,13 +125,21 @@ class AuditConfig(BaseModel):
     classify_truncated: bool = Field(default=False, description="Classify the prefix of answers cut at max_tokens.")
     reports_dir: str = Field(default="reports", description="Where run folders are written.")
     batch_size: int = Field(default=200, ge=1, description="Requests per Prefect task.")
-    max_error_rate: float | None = Field(default=None, ge=0, le=1, description="Fail the run above this error rate.")
+    max_error_rate: float | None = Field(default=0.05, ge=0, le=1, description=(
+        "Fail the run (exit 1) when a target's share of API errors is above this; 1 never fails."))
     references: str | None = Field(default=None, description="TOML file of published claims to compare with.")
     calibration: str | None = Field(default=None, description="Classifier calibration JSON (sensitivity, specificity).")
     drift_alpha: float | None = Field(default=0.05, gt=0, lt=1, description=(
         "Fail a run when a metric changed significantly since the previous run of the same target "
         "and prompt set; None turns that alert off."))
     thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. max_refusal_rate = 0.02.")
+
+    @field_validator("classifier")
+    @classmethod
+    def _check_classifier(cls, value: str) -> str:
+        if value not in CLASSIFIER_NAMES:
+            raise ValueError(f"unknown classifier {value[:40]!r} — use one of: {', '.join(CLASSIFIER_NAMES)}")
+        return value
 
     @field_validator("thresholds")
     @classmethod
@@ -148,7 +161,7 @@ def _describe(err: ValidationError, where: str) -> str:
         return f"{where}: unknown key '{loc}' — check its spelling (see README, 'Configuration')"
     if first["type"] == "missing":
         return f"{where}: missing '{loc}' — add it"
-    return f"{where}: '{loc}': {first['msg']}"
+    return f"{where}: '{loc}': {first['msg'].removeprefix('Value error, ')}"
 
 
 def build_config(data: dict[str, Any], where: str = "configuration") -> AuditConfig:
@@ -184,8 +197,11 @@ def toml_error_line(exc: tomllib.TOMLDecodeError, text: str) -> int | None:
 
 def merge_overrides(data: dict[str, Any], overrides: dict[str, Any], target_overrides: dict[str, Any]) -> dict[str, Any]:
     """Apply command-line overrides to raw settings; target flags apply to every target,
-    or define the single target when the file has none."""
-    merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    or define the single target when the file has none. A ``judge`` override (a dict of judge
+    flags) is merged into the file's ``[judge]`` table."""
+    merged = {**data, **{k: v for k, v in overrides.items() if v is not None and k != "judge"}}
+    if judge := {k: v for k, v in (overrides.get("judge") or {}).items() if v is not None}:
+        merged["judge"] = {**(data.get("judge") or {}), **judge}
     flags = {k: v for k, v in target_overrides.items() if v is not None}
     targets = list(merged.get("targets") or [])
     if flags:

@@ -26,11 +26,23 @@ it, else ``default``. Directives:
 ``say:TEXT``            answer TEXT verbatim (finish_reason ``stop``); in a prompt TEXT cannot
                         hold ``]``, in a ``script`` value it can
 ``slow:SECONDS``        comply after a delay
+``trickle:SECONDS``     comply, but send the body one byte every SECONDS (default 1): each
+                        read gets data, so only a whole-request timeout can end it
 ``hang``                never answer (the client's timeout must fire)
 ``reset``               send half a response, then reset the connection
 ``resetx:N``            reset the first N times, then comply
 ``echoauth``            401 whose message echoes the bearer token (as some providers do)
+``echoauth:CODE``       status CODE (e.g. 400) whose message echoes the whole
+                        ``Authorization: Bearer …`` header
 ======================  ===================================================================
+
+Server-wide options (``FakeOpenAI(...)``): ``models``, the ids ``GET /models`` lists (default
+``["fake-model"]``; with the default, ``GET /models/{id}`` answers 200 for any id, as a server
+that serves whatever it is asked; with a list, only for its ids); ``models_page``, another
+answer to ``GET /models``: ``"html"`` (an HTML page with status 200), ``"missing"`` (404),
+``"bare"`` (``{"data": [...]}`` without ``"object"``, as some servers send); ``api_key``, a key
+every request must carry as ``Authorization: Bearer KEY``, else 401 (its message echoes the
+token sent, as OpenAI's does).
 
 Run it alone with ``python -m audit.fakeserver --port 8000``.
 """
@@ -47,6 +59,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
+from urllib.parse import unquote
 
 _DIRECTIVE = re.compile(r"\[\[([a-z0-9]+)(?::([^\]]+))?\]\]")
 
@@ -105,6 +118,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     action: str = ""
     delay: float = 0.0
+    pace: float = 0.0  # > 0: send the body one byte every ``pace`` seconds
 
 
 def _json_reply(obj: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -131,7 +145,7 @@ def decide(directive: str, arg: str | None, seen: int, model: str, text: str) ->
         "malformed": lambda: Reply(200, b'{"id": "x", "choices": [', {}),
         "hang": lambda: Reply(action="hang"),
         "reset": lambda: Reply(action="reset"),
-        "echoauth": lambda: Reply(action="echoauth"),
+        "echoauth": lambda: Reply(n if arg else 401, action="echoauth"),
     }
     if directive in simple:
         return simple[directive]()
@@ -139,9 +153,9 @@ def decide(directive: str, arg: str | None, seen: int, model: str, text: str) ->
         return _error_reply(n, f"fake status {n}")
     if directive == "say":
         return _json_reply(completion(model, arg or "", "stop"))
-    if directive == "slow":
+    if directive in ("slow", "trickle"):
         reply = decide("comply", None, seen, model, text)
-        reply.delay = float(arg or 1)
+        reply.delay, reply.pace = (float(arg or 1), 0.0) if directive == "slow" else (0.0, float(arg or 1))
         return reply
     if directive in ("429x", "429ms", "429nora", "5xx", "resetx") and seen <= n:
         code = int(extra) if extra.isdigit() else 503
@@ -157,11 +171,15 @@ class FakeOpenAI:
     """The server. Start it in a background thread with ``start()``; ``url`` is its base URL."""
 
     def __init__(self, script: dict[str, str] | None = None, default: str = "comply",
-                 port: int = 0, chooser: Callable[[str], str] | None = None) -> None:
+                 port: int = 0, chooser: Callable[[str], str] | None = None, *,
+                 models: list[str] | None = None, models_page: str = "", api_key: str | None = None) -> None:
         self.script = dict(script or {})
         self.default = default
         self.port = port
         self.chooser = chooser
+        self.models = models
+        self.models_page = models_page
+        self.api_key = api_key
         self.state = FakeState()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -200,15 +218,37 @@ class FakeOpenAI:
         method, path, _ = lines[0].split(" ", 2)
         headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        reply = self._route(method, path, body)
+        auth = headers.get("authorization", "")
+        if self.api_key is not None and auth != f"Bearer {self.api_key}":
+            reply = _error_reply(401, f"Incorrect API key provided: {auth.removeprefix('Bearer ')}. "
+                                      "You can find your API key in your account settings.")
+        else:
+            reply = self._route(method, path, body)
         if reply.action == "echoauth":
-            token = headers.get("authorization", "").removeprefix("Bearer ")
-            reply = _error_reply(401, f"Incorrect API key provided: {token}")
+            token = auth.removeprefix("Bearer ")
+            reply = (_error_reply(reply.status, f"bad request; headers were: Authorization: {auth}")
+                     if reply.status != 401 else _error_reply(401, f"Incorrect API key provided: {token}"))
         return await self._send(writer, reply)
 
+    def _models(self, path: str) -> Reply:
+        """``GET /models`` (a list, or the ``models_page`` variant) and ``GET /models/{id}``."""
+        ids = self.models if self.models is not None else ["fake-model"]
+        one = unquote(path.rstrip("/").partition("/models/")[2])
+        if one:
+            if self.models is None or one in ids:
+                return _json_reply({"id": one, "object": "model"})
+            return _error_reply(404, f"The model '{one}' does not exist")
+        if self.models_page == "html":
+            page = b"<!doctype html><html><head><title>Welcome</title></head><body><h1>It works!</h1></body></html>"
+            return Reply(200, page, {"content-type": "text/html; charset=utf-8"})
+        if self.models_page == "missing":
+            return _error_reply(404, f"no route GET {path}")
+        listing: dict[str, Any] = {"data": [{"id": i, "object": "model"} for i in ids]}
+        return _json_reply(listing if self.models_page == "bare" else {"object": "list", **listing})
+
     def _route(self, method: str, path: str, raw: bytes) -> Reply:
-        if method == "GET" and path.rstrip("/").endswith("/models"):
-            return _json_reply({"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        if method == "GET" and ("/models/" in path or path.rstrip("/").endswith("/models")):
+            return self._models(path)
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             return _error_reply(404, f"no route {method} {path}")
         try:
@@ -225,11 +265,17 @@ class FakeOpenAI:
             await asyncio.sleep(3600)
         if reply.delay:
             await asyncio.sleep(reply.delay)
-        head = [f"HTTP/1.1 {reply.status} X", "content-type: application/json",
+        headers = {"content-type": "application/json", **reply.headers}
+        head = [f"HTTP/1.1 {reply.status} X",
                 f"content-length: {len(reply.body) if reply.action != 'reset' else 4096}"]
-        head += [f"{k}: {v}" for k, v in reply.headers.items()]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (reply.body or b'{"id": "partial'))
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        body = reply.body or b'{"id": "partial'
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (b"" if reply.pace else body))
         await writer.drain()
+        for i in range(len(body) if reply.pace else 0):  # trickle: one byte at a time
+            await asyncio.sleep(reply.pace)
+            writer.write(body[i:i + 1])
+            await writer.drain()
         if reply.action == "reset":
             writer.transport.abort()
             return False

@@ -29,7 +29,7 @@ from prefect.artifacts import (
 from prefect.logging import get_run_logger
 
 from audit import run as pl
-from audit.csvio import truthy
+from audit.csvio import read_csv, truthy
 from audit.stats._drift import DriftReport
 
 HEADLINE_FIELDS = ("target", "metric", "estimate", "95% CI", "k/n", "method")
@@ -89,7 +89,7 @@ def read_claims(run_dir: Path) -> pd.DataFrame:
     """claims.csv of a run folder (empty when there is none or it is empty)."""
     path = Path(run_dir) / "claims.csv"
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        return read_csv(path, dtype=str, keep_default_na=False)
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return pd.DataFrame()
 

@@ -14,6 +14,7 @@ threshold is breached or a metric changed significantly.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -29,7 +30,15 @@ from prefect.utilities.annotations import quote
 
 from audit import run as pl
 from audit.config import AuditConfig, build_config, load_config
-from audit.errors import ConfigError, ThresholdError
+from audit.errors import (
+    AuditError,
+    ConfigError,
+    DiskFullError,
+    EndpointError,
+    KeyRejected,
+    RunFolderBusy,
+    ThresholdError,
+)
 from audit.send._requests import ChatRequest
 from audit.stats import _drift as dr
 from audit_flows.artifacts import ProgressPublisher, publish_results
@@ -102,8 +111,8 @@ def drift_task(plan: pl.RunPlan) -> dr.DriftReport:
     report = dr.check_drift(plan.run_dir, plan.config.thresholds, alpha=alpha)
     dr.write_drift(report, plan.run_dir)
     updates: dict[str, Any] = {"drift": {"alerts": report.alerts, "notes": report.notes}}
-    if report.alerts and pl.read_run_json(plan.run_dir).get("status") == "completed":
-        updates["status"] = "failed_drift"
+    if report.alerts and pl.read_run_json(plan.run_dir).get("result") == "completed":
+        updates["result"] = "failed_drift"  # the run's status once its reports exist
     pl.write_run_json(plan, updates)
     return report
 
@@ -129,6 +138,8 @@ async def resolve_keys(config: AuditConfig) -> dict[str, str | None]:
 
 async def run_batch(ctx: pl.SendContext, batch: list[ChatRequest], concurrency_limit: str | None) -> int:
     """One batch task; with a global concurrency limit, it holds one slot for the whole batch."""
+    if ctx.failure is not None:  # a refused key stopped the run: no task for the batches left
+        return 0
     if not concurrency_limit:
         return await send_batch_task(quoted(ctx), quoted(batch))
     from prefect.concurrency.asyncio import concurrency
@@ -141,7 +152,9 @@ async def send_stage(plan: pl.RunPlan, progress: pl.Progress | None, concurrency
                      retry_errors: bool = False, pending: list[ChatRequest] | None = None) -> int:
     """Send every pending request, batch by batch, with shared per-target limiters."""
     keys = await resolve_keys(plan.config)
-    await pl.check_endpoints(plan.config.targets)
+    await pl.check_endpoints(plan.config.targets, keys=keys)
+    # the judge's table, endpoint, model and key: before sending, not after
+    await pl.check_classifier(plan.config, pl.resolve_judge_key(plan.config, os.environ))
     return await pl.send_all(plan, keys, progress=progress, retry_errors=retry_errors, pending=pending,
                              run_batch=partial(run_batch, concurrency_limit=concurrency_limit))
 
@@ -179,6 +192,8 @@ async def finish_stage(plan: pl.RunPlan, sent: int, check_drift: bool = True) ->
     responses = label_task(quoted(plan))
     tables = stats_task(quoted(plan), quoted(responses))
     breaches = record_task(quoted(plan), quoted(responses), quoted(tables))
+    for line in pl.read_run_json(plan.run_dir).get("warnings") or []:  # most requests failed
+        get_run_logger().warning(line)
     drift = drift_task(quoted(plan)) if check_drift else None
     report_task(quoted(plan))
     await publish_results(plan, tables.summary, breaches, drift, sent)
@@ -210,9 +225,43 @@ async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | Non
             0 (the default) updates about every 5% of the run.
         retry_errors: with ``resume_dir``, also re-send requests whose every attempt failed.
     """
+    quiet_user_errors()
     plan = plan_task(config or {}, resume_dir, run_id, config_file)
-    sent = await send_with_progress(plan, show_progress, progress_every, concurrency_limit, retry_errors)
-    return await finish_stage(plan, sent, check_drift)
+    try:
+        with pl.run_lock(plan.run_dir):  # one sending process per run folder, until its reports exist
+            sent = await send_with_progress(plan, show_progress, progress_every, concurrency_limit, retry_errors)
+            return await finish_stage(plan, sent, check_drift)
+    except (KeyRejected, EndpointError, RunFolderBusy, DiskFullError) as exc:
+        return stop(exc)
+
+
+def stop(exc: AuditError) -> Any:
+    """A set-up problem found while sending (a refused key, an endpoint gone, another process on
+    the run folder, a full disk): the flow run fails with the message, no traceback; the caller
+    gets ``exc`` itself (the CLI prints one line)."""
+    return Failed(message=str(exc), data=exc)
+
+
+class _UserErrorFilter(logging.Filter):
+    """Drops the traceback Prefect logs with a task or flow run that raised an ``AuditError``:
+    its message names the problem and the fix, in one line (the house rule for user errors)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], AuditError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_USER_ERRORS = _UserErrorFilter()
+
+
+def quiet_user_errors() -> None:
+    """Log an ``AuditError`` raised in a task or flow run as one line (idempotent)."""
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(name)
+        if _USER_ERRORS not in logger.filters:
+            logger.addFilter(_USER_ERRORS)
 
 
 def _flow_run_id() -> str | None:
@@ -257,15 +306,19 @@ def main(argv: list[str]) -> int:
 
 
 def run_entry(start: Callable[[], dict[str, Any]]) -> int:
-    """Run a flow file's entry point: print the run folder (exit 0), or the error in one line
-    (exit 2 for a user mistake, 1 for a failed audit) — never a traceback."""
+    """Run a flow file's entry point: print the headline table as ``refusal-audit run`` does and
+    the run folder last (exit 0), or the error in one line (exit 2 for a user mistake, 1 for a
+    failed audit) — never a traceback."""
     from audit.errors import AuditError
+    from audit.report._console import print_headline
 
     try:
         result = start()
     except AuditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if result.get("headline") is not None:
+        print_headline(result)
     print(result["run_dir"])
     return 0
 

@@ -4,13 +4,17 @@ hostile model answer reaching a run's own responses.csv through the fake server.
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from audit.csvio import CsvWriter, neutralise, safe_frame, write_csv
+from audit.csvio import CsvWriter, neutralise, read_csv, safe_frame, truthy, unneutralise, write_csv
 from audit.errors import InputError
 from audit.fakeserver import FakeOpenAI
 
@@ -24,7 +28,7 @@ def raw_rows(path: Path) -> list[list[str]]:
 @pytest.mark.parametrize("cell", [
     "=1+1", "=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
     "@SUM(1+1)", "\t=1+1", "\r=1+1", "\0=1+1", "-1+1", "+1+1", "=", "-", "+", "@", "--1", "-1-",
-    "-1e5e5", "- 1", "+.", "-1,5",
+    "-1e5e5", "- 1", "+.", "-1,5", "'=1", "'", "'plain",  # a quote gets one more: reversible
 ])
 def test_a_dangerous_first_character_gets_a_quote(cell: str) -> None:
     assert neutralise(cell) == "'" + cell
@@ -32,7 +36,7 @@ def test_a_dangerous_first_character_gets_a_quote(cell: str) -> None:
 
 @pytest.mark.parametrize("cell", [
     "-1", "+1", "-1.5", "+0.25", "-.5", "1e5", "-1.5E-3", "42",  # plain numbers stay numbers
-    " =1+1", " -1+1", "a=1", "Sure, =1+1", "'=1", "", "1+1", "x\n=1",  # not at the start (OWASP)
+    " =1+1", " -1+1", "a=1", "Sure, =1+1", "", "1+1", "x\n=1",  # not at the start (OWASP)
 ])
 def test_numbers_and_harmless_text_are_kept(cell: str) -> None:
     assert neutralise(cell) == cell
@@ -140,15 +144,15 @@ def test_a_categorical_column_is_neutralised_like_text_byte_for_byte(tmp_path: P
     cells = HOSTILE_CELLS * 3
     plain = pd.DataFrame({"text": pd.Series(cells, dtype=object), "n": range(len(cells)),
                           "flag": [i % 2 == 0 for i in range(len(cells))]})
-    compact = plain.assign(text=pd.Categorical(cells))  # "=x" and "'=x" collide once quoted
+    compact = plain.assign(text=pd.Categorical(cells))  # "=x" and "'=x" stay apart once quoted
     unused = plain.assign(text=pd.Categorical(cells, categories=["@unused", *dict.fromkeys(cells)]))
     missing = plain.assign(text=pd.Categorical([None, *cells[1:]]))
     want = write_csv(plain, tmp_path / "plain.csv").read_bytes()
     assert write_csv(compact, tmp_path / "compact.csv").read_bytes() == want
     assert write_csv(unused, tmp_path / "unused.csv").read_bytes() == want
     assert [r[0] for r in raw_rows(tmp_path / "plain.csv")[1:12]] == [
-        "'=1+1", "-2", "'@x", "'\tx", "'\0x", "+3.5", "'-1+1", "ok", "", "'=x", "'=x"]
-    assert b"\n'\r=1," in want
+        "'=1+1", "-2", "'@x", "'\tx", "'\0x", "+3.5", "'-1+1", "ok", "", "''=x", "'=x"]
+    assert b"\n\"'\r=1\"," in want  # a carriage return is quoted
     assert raw_rows(write_csv(missing, tmp_path / "missing.csv"))[1][0] == ""
     assert compact["text"].tolist() == cells  # the caller's frame is not modified
 
@@ -161,3 +165,111 @@ def test_safe_frame_shares_the_columns_it_does_not_change() -> None:
     assert out["s"].tolist() == ["'=a", "b", "c", "d", "e"] and df["s"].iloc[0] == "=a"
     assert isinstance(out["c"].dtype, pd.CategoricalDtype)  # neutralised once per category
     assert out["c"].tolist() == ["'@x", "y", "'@x", "y", "y"] and df["c"].iloc[0] == "@x"
+
+
+# ---------------------------------------------------------------- round trip (issue 17)
+
+PIECES = ["\r", "\r\n", "\n", "\0", '"', ",", "'", "=", "+", "-", "@", "\t", " ", "''", '""', "-1", "1e5"]
+CELL = st.lists(st.one_of(st.sampled_from(PIECES), st.text(st.characters(exclude_categories=("Cs",)), max_size=12)),
+                max_size=6).map("".join)  # lone surrogates never reach a CSV: the runner cleans them
+ROUND_TRIP = settings(max_examples=300, deadline=None, database=None,
+                      suppress_health_check=[HealthCheck.too_slow])
+TEXT_COLUMNS = ["target", "answer", "evidence"]
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> pd.DataFrame:
+    """A frame like responses.csv: text columns of arbitrary cells, a number and a flag."""
+    n = draw(st.integers(1, 8))
+    cells = {c: draw(st.lists(CELL, min_size=n, max_size=n)) for c in TEXT_COLUMNS}
+    numbers = draw(st.lists(st.integers(-10**6, 10**6), min_size=n, max_size=n))
+    return pd.DataFrame({**cells, "attempts": numbers, "truncated": [i % 2 == 0 for i in range(n)]})
+
+
+def read_back(path: Path) -> pd.DataFrame:
+    return read_csv(path, dtype={**dict.fromkeys(TEXT_COLUMNS, str), "attempts": "int64"}, keep_default_na=False)
+
+
+def assert_same(back: pd.DataFrame, df: pd.DataFrame) -> None:
+    assert list(back.columns) == list(df.columns)
+    for col in TEXT_COLUMNS:
+        assert back[col].tolist() == df[col].astype(object).tolist(), col
+    assert back["attempts"].tolist() == df["attempts"].tolist()
+    assert back["truncated"].map(truthy).tolist() == df["truncated"].tolist()
+
+
+@ROUND_TRIP
+@given(frames())
+def test_write_csv_then_read_csv_gives_back_the_frame(df: pd.DataFrame) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_csv(df, Path(tmp) / "out.csv")
+        assert_same(read_back(path), df)
+        with path.open(encoding="utf-8", newline="") as fh:  # and the csv module sees the same rows
+            assert len(list(csv.reader(fh))) == len(df) + 1
+        assert os.listdir(tmp) == ["out.csv"]  # no temp file left
+
+
+@ROUND_TRIP
+@given(st.lists(frames(), min_size=1, max_size=4), st.booleans())
+def test_csv_writer_chunks_read_back_as_their_concatenation(chunks: list[pd.DataFrame], compact: bool) -> None:
+    if compact:  # the label stage hands categoricals (repeated strings) to the writer
+        chunks = [c.assign(target=pd.Categorical(c["target"])) for c in chunks]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "big.csv"
+        with CsvWriter(path, list(chunks[0].columns)) as out:
+            for chunk in chunks:
+                out.write(chunk)
+        assert_same(read_back(path), pd.concat([c.astype({"target": object}) for c in chunks], ignore_index=True))
+
+
+def test_frames_without_a_carriage_return_are_written_as_before(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": ["x\ny", 'q"q', "=1", "plain"], "n": [1, -2, 3, 4]})
+    assert write_csv(df, tmp_path / "a.csv").read_bytes() == b'a,n\n"x\ny",1\n"q""q",-2\n\'=1,3\nplain,4\n'
+    cr = write_csv(df.assign(a=["x\ry", "\r", "a,b\r\n", "ok"]), tmp_path / "b.csv").read_bytes()
+    assert cr == b'a,n\n"x\ry",1\n"\'\r",-2\n"a,b\r\n",3\nok,4\n'  # \n line ends; each \r quoted
+
+
+def test_read_csv_strips_exactly_one_quote_and_leaves_numbers_alone(tmp_path: Path) -> None:
+    path = tmp_path / "old.csv"  # as an earlier version wrote it (and as a person may type it)
+    path.write_text("target,x,n\n'@cf/m,''=1,-1\n'=2,'plain,2.5\n", encoding="utf-8")
+    back = read_csv(path)
+    assert back["target"].tolist() == ["@cf/m", "=2"] and back["x"].tolist() == ["'=1", "plain"]
+    assert back["n"].tolist() == [-1.0, 2.5]
+    assert read_csv(path, dtype=str, keep_default_na=False)["n"].tolist() == ["-1", "2.5"]
+
+
+def test_unneutralise_undoes_neutralise() -> None:
+    for cell in [*HOSTILE_CELLS, "'", "''", "'@", "-1", None, 3]:
+        assert unneutralise(neutralise(cell)) == cell
+
+
+def test_a_temp_file_is_unique_per_writer_and_keeps_the_usual_mode(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    with CsvWriter(path, ["a"]) as one, CsvWriter(path, ["a"]) as two:  # two writers, one file
+        one.write(pd.DataFrame({"a": ["1"]}))
+        two.write(pd.DataFrame({"a": ["2"]}))
+        assert len(list(tmp_path.glob(".x.csv.*.tmp"))) == 2
+    assert raw_rows(path) in ([["a"], ["1"]], [["a"], ["2"]]) and list(tmp_path.iterdir()) == [path]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_full_disk_is_a_disk_full_error_and_leaves_no_temp_file(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from audit import csvio
+    from audit.errors import DiskFullError
+
+    path = write_csv(pd.DataFrame({"a": ["old"]}), tmp_path / "x.csv")
+
+    def full(df: pd.DataFrame, fh: object, header: bool) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csvio, "_write_frame", full)
+    with pytest.raises(DiskFullError, match=r"cannot write .*x\.csv: No space left on device \(.* free there\)"):
+        write_csv(pd.DataFrame({"a": ["new"]}), path)
+    with pytest.raises(DiskFullError), CsvWriter(path, ["a"]) as out:
+        out.write(pd.DataFrame({"a": ["new"]}))
+    assert list(tmp_path.iterdir()) == [path] and raw_rows(path) == [["a"], ["old"]]  # the old file is intact

@@ -42,6 +42,7 @@ from audit.classify._labels import (
 from audit.classify.rules import RulesClassifier
 from audit.errors import ConfigError, EndpointError
 from audit.send._journal import Journal, iter_records
+from audit.send._runner import redact
 
 __all__ = ["RUBRIC", "EnsembleClassifier", "JudgeClassifier", "judge_key", "make_ensemble",
            "make_judge", "parse_reply"]
@@ -294,9 +295,9 @@ class JudgeClassifier:
                 self._journal.append(record)
 
     def _scrub(self, value: object) -> str:
-        """Text with the API key blanked out (some endpoints echo it in errors)."""
-        text = str(value)
-        return text.replace(self._api_key, "***") if len(self._api_key) >= 4 else text
+        """Text with the API key (whatever its length) and echoed credentials blanked out (some
+        endpoints echo them in errors)."""
+        return redact(str(value), [self._api_key])
 
 
 def _load_cache(path: Path | None, model: str) -> dict[str, Verdict]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from audit.config import CLASSIFIER_NAMES  # the configuration validates the name
+
 COMPLIANCE = "compliance"
 PARTIAL = "partial_refusal"
 REFUSAL = "refusal"
@@ -30,7 +32,6 @@ ANSWER_LABELS: tuple[str, ...] = (COMPLIANCE, PARTIAL, REFUSAL)
 NON_ANSWER_LABELS: tuple[str, ...] = (ERROR, BLOCKED, EMPTY, TRUNCATED)
 """Labels of non-answers: never refusals, never in a refusal rate's denominator."""
 LABELS: tuple[str, ...] = ANSWER_LABELS + NON_ANSWER_LABELS
-CLASSIFIER_NAMES: tuple[str, ...] = ("rules", "judge", "ensemble")
 
 __all__ = [
     "ANSWER_LABELS",

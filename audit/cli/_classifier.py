@@ -21,7 +21,7 @@ from audit.classify import (
     make_classifier,
 )
 from audit.classify._gold import FORMATS, Evaluation, Kappa, Rate, load_gold_files, score
-from audit.csvio import write_csv
+from audit.csvio import read_csv, write_csv
 from audit.errors import ConfigError, InputError
 
 Opt = typer.Option
@@ -245,7 +245,7 @@ def read_responses(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     """A CSV as text columns; a missing file or column, or a row with more fields than the
     header, raises InputError (naming the file and, for a ragged row, its line)."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="error")
+        frame = read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="error")
     except FileNotFoundError:
         raise InputError(path, None, "no such file", "check the path") from None
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

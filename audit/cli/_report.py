@@ -25,9 +25,12 @@ def report(
 
     --history: write <reports-root>/index.html, every run with its trends.
     With a RUN_DIR and --history, first add that run to <reports-root>/history.csv.
+    A run stopped between its statistics and its reports (run.json status "reporting") is
+    finished: report.html, then its final status in run.json, then its history rows.
     """
     from audit.report._history import append_history, render_index  # pandas, scipy: only when used
     from audit.report._html import render_report
+    from audit.run._finish import complete_reports
 
     if run_dir is None and not history:
         raise ConfigError(
@@ -35,7 +38,10 @@ def report(
             " — see 'refusal-audit report --help'"
         )
     if run_dir is not None:
-        typer.echo(f"wrote {render_report(run_dir)}")
+        if done := complete_reports(run_dir):  # a run stopped before its reports: finish it
+            typer.echo(f"wrote {done}; the run had stopped before its reports, run.json now has its final status")
+        else:
+            typer.echo(f"wrote {render_report(run_dir)}")
         if history:
             append_history(run_dir, reports_root)
     if history:

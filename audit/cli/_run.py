@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +13,7 @@ import typer
 
 from audit.config import AuditConfig, load_config
 from audit.errors import ConfigError, ThresholdError
+from audit.report._console import print_headline
 from audit.run._precheck import precheck
 
 Opt = typer.Option
@@ -32,16 +33,23 @@ def run(
     concurrency: Annotated[int | None, Opt(help="Requests in flight at most, per target.")] = None,
     max_tokens: Annotated[int | None, Opt(help="Maximum tokens per answer.")] = None,
     temperature: Annotated[float | None, Opt(help="Sampling temperature.")] = None,
-    timeout: Annotated[float | None, Opt(help="Per-request timeout in seconds.")] = None,
+    timeout: Annotated[float | None, Opt(help="Seconds a request attempt may take as a whole (default 60).")] = None,
     api_key_env: Annotated[str | None, Opt(help="Env variable holding the API key (default OPENAI_API_KEY).")] = None,
     samples: Annotated[int | None, Opt(help="Samples per prompt (temperature > 0).")] = None,
     sample: Annotated[int | None, Opt(help="Audit a stratified sample of N pairs (pairs kept whole).")] = None,
     seed: Annotated[int | None, Opt(help="Seed for --sample.")] = None,
     classify_truncated: Annotated[bool | None, Opt(help="Classify the prefix of answers cut at max_tokens.")] = None,
-    max_error_rate: Annotated[float | None, Opt(help="Fail the run (exit 1) above this error rate.")] = None,
+    max_error_rate: Annotated[float | None, Opt(help="Fail the run (exit 1) above this share of API errors "
+                                                     "(default 0.05; 1 never fails).")] = None,
+    classifier: Annotated[str | None, Opt(help="rules, judge or ensemble (these two need a judge: a [judge] table "
+                                               "or --judge-base-url and --judge-model).")] = None,
+    judge_base_url: Annotated[str | None, Opt(help="The judge's endpoint base URL ([judge] base_url).")] = None,
+    judge_model: Annotated[str | None, Opt(help="The judge model ([judge] model).")] = None,
+    judge_api_key_env: Annotated[str | None, Opt(help="Env variable holding the judge's key ([judge] api_key_env).")] = None,
     reports_dir: Annotated[str | None, Opt(help="Where run folders go (default reports/).")] = None,
     run_id: Annotated[str | None, Opt(help="Name of the run folder (default: UTC time + target).")] = None,
-    resume: Annotated[Path | None, Opt(help="Resume this run folder: send only what its journal lacks.")] = None,
+    resume: Annotated[Path | None, Opt(help="Resume this run folder: send only what its journal lacks (its settings "
+                                            "come from its run.json; --classifier and --judge-* correct them).")] = None,
     retry_errors: Annotated[bool, Opt(help="With --resume: also re-send requests that ended in an API error.")] = False,
     progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
 ) -> int:
@@ -56,24 +64,54 @@ def run(
     target = {"base_url": base_url, "model": model, "name": name, "concurrency": concurrency,
               "max_tokens": max_tokens, "temperature": temperature, "timeout": timeout,
               "api_key_env": api_key_env}
+    judge = {"base_url": judge_base_url, "model": judge_model, "api_key_env": judge_api_key_env}
+    classify = {"classifier": classifier, "judge": judge}
     if resume is not None:
         if config_file or run_id or any(v is not None for v in (*overrides.values(), *target.values())):
-            raise ConfigError("--resume takes the run folder only: its settings are in its run.json")
-        return execute(None, str(resume), None, progress, retry_errors=retry_errors)
+            raise ConfigError("--resume takes the run folder only (its settings are in its run.json), and "
+                              "--classifier and --judge-* options to correct how its answers are labelled")
+        return execute(None, str(resume), None, progress, retry_errors=retry_errors, changes=resume_changes(classify))
     if retry_errors:
         raise ConfigError("--retry-errors goes with --resume RUN_DIR")
-    config = load_config(config_file, overrides, target)
+    config = load_config(config_file, {**overrides, **classify}, target)
     return execute(config, None, run_id, progress)
 
 
+def resume_changes(classify: dict[str, Any]) -> dict[str, Any]:
+    """The classifier/judge settings given with --resume (None when none was)."""
+    judge = {k: v for k, v in classify["judge"].items() if v is not None}
+    changes = {"classifier": classify["classifier"]} if classify["classifier"] is not None else {}
+    return {**changes, "judge": judge} if judge else changes
+
+
 def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool,
-            retry_errors: bool = False) -> int:
-    """Run the Prefect flow locally and print the headline."""
+            retry_errors: bool = False, changes: dict[str, Any] | None = None) -> int:
+    """Run the Prefect flow locally and print the headline; ``changes``: corrected classifier
+    and judge settings for a resumed run (recorded in its run.json once they pass the checks).
+    A resumed run folder is locked from the checks to the reports (``RunFolderBusy``, exit 2,
+    when another process is sending to it)."""
+    with resume_lock(resume_dir):
+        return run_flow(config, resume_dir, run_id, progress, retry_errors, changes)
+
+
+def resume_lock(resume_dir: str | None) -> contextlib.AbstractContextManager[None]:
+    """The sending lock of a run folder to resume (none for a new run, whose flow takes it, or
+    for a folder without run.json, which the checks reject)."""
+    from audit.run._lock import run_lock
+
+    if resume_dir and (Path(resume_dir) / "run.json").is_file():
+        return run_lock(Path(resume_dir))
+    return contextlib.nullcontext()
+
+
+def run_flow(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool,
+             retry_errors: bool = False, changes: dict[str, Any] | None = None) -> int:
+    """Check, then run the Prefect flow locally and print the headline."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
     from audit_flows import local_api
 
     api = local_api.start()  # without a Prefect API: a temporary one boots while we check and import
-    precheck(config, resume_dir, run_id)  # a mistake exits; the server stops at exit (atexit)
+    precheck(config, resume_dir, run_id, changes)  # a mistake exits; the server stops at exit (atexit)
     from audit_flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
@@ -86,10 +124,25 @@ def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | No
         with local_api.settings(api):
             result = asyncio.run(audit_flow(**params))
     except ThresholdError:
-        print_saved_headline(resume_dir, config, run_id)
+        print_warnings(print_saved_headline(resume_dir, config, run_id))
         raise
     print_headline(result)
+    print_warnings(Path(result["run_dir"]))
     return 0
+
+
+def print_warnings(folder: Path) -> None:
+    """The run's warnings (run.json ``warnings``: a target whose requests mostly failed), one
+    loud line each on stderr."""
+    import json
+
+    try:
+        meta = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    warnings = meta.get("warnings") if isinstance(meta, dict) else None
+    for line in warnings or []:
+        typer.secho(f"warning: {line}", err=True, fg="yellow", bold=True)
 
 
 def warm_up() -> None:
@@ -97,9 +150,10 @@ def warm_up() -> None:
     scipy, statsmodels and jinja2) while the CLI would otherwise wait for Prefect's server."""
 
 
-def print_saved_headline(resume_dir: str | None, config: AuditConfig | None, run_id: str | None) -> None:
-    """After a failed threshold, the headline of the run as written to its folder (if found)."""
-    import pandas as pd
+def print_saved_headline(resume_dir: str | None, config: AuditConfig | None, run_id: str | None) -> Path:
+    """After a failed threshold, the headline of the run as written to its folder (if found);
+    return the folder."""
+    from audit.csvio import read_csv
 
     if resume_dir:
         folder = Path(resume_dir)
@@ -112,57 +166,7 @@ def print_saved_headline(resume_dir: str | None, config: AuditConfig | None, run
         folder = runs[-1].parent if runs else Path("-")
     summary = folder / "summary.csv"
     if summary.is_file():
-        s = pd.read_csv(summary)
+        s = read_csv(summary)
         rows = s[s["headline"].astype(bool)] if "headline" in s else s
         print_headline({"run_id": folder.name, "run_dir": str(folder), "headline": rows.to_dict("records")})
-
-
-def print_headline(result: dict[str, Any]) -> None:
-    """The headline figures with their intervals, and where the report is."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"run {result['run_id']}")
-    for col in ("target", "metric", "estimate", "95% CI", "k/n", "method"):
-        table.add_column(col, no_wrap=col != "target")
-    for r in result["headline"]:
-        table.add_row(str(r["target"]), str(r["metric"]), _pct(r["estimate"]),
-                      f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}", f"{_int(r['k'])}/{_int(r['n'])}", short_method(str(r["method"])))
-    console = Console(width=max(100, Console().width))
-    console.print(table)
-    for line in upper_bound_lines(result["headline"]):
-        console.print(line)
-    console.print(f"report: {Path(result['run_dir']) / 'report.html'}")
-
-
-def upper_bound_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """What a zero (or near-zero) count means: the exact one-sided 95% upper bound."""
-    from audit.stats._intervals import cp_upper_bound
-
-    out = []
-    for r in rows:
-        k, n = r.get("k"), r.get("n")
-        if str(r["metric"]).startswith(("refusal_rate", "asymmetric")) and n and k == 0:
-            bound = cp_upper_bound(0, float(n))
-            out.append(f"{r['target']}: {r['metric']} 0 of {int(n)}: below {bound:.1%} with 95% confidence "
-                       f"(exact one-sided bound)")
-    return out
-
-
-def short_method(method: str) -> str:
-    """The interval's name without its notes ('kg-cp(topic; deff=1 assumed…)' → 'kg-cp(topic)')."""
-    return re.sub(r";[^)]*\)", ")", method)
-
-
-def _int(x: Any) -> str:
-    try:
-        return f"{float(x):g}"
-    except (TypeError, ValueError):
-        return "—"
-
-
-def _pct(x: Any) -> str:
-    try:
-        return f"{float(x):.1%}"
-    except (TypeError, ValueError):
-        return "—"
+    return folder

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
-from audit.csvio import write_csv
+from audit.csvio import read_csv, write_csv
 from audit.errors import ConfigError, InputError
 
 if TYPE_CHECKING:  # scipy and statsmodels load when a command runs, not when the CLI starts
@@ -79,7 +79,7 @@ def _pilot(folder: Path, metric: str, target: str | None) -> tuple[float, float,
         raise InputError(path, None, "no summary.csv here",
                          "pass --pilot a run folder (reports/<run-id>/) of a finished run")
     try:
-        summary = pd.read_csv(path, keep_default_na=True)
+        summary = read_csv(path, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputError(path, None, f"cannot read the CSV ({exc})",
                          "regenerate it with refusal-audit") from exc
@@ -262,7 +262,7 @@ def _read_run(folder: Path) -> pd.DataFrame:
         raise InputError(path, None, "no responses.csv here",
                          "pass a run folder (reports/<run-id>/) of a finished run")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise InputError(path, None, f"cannot read the CSV ({exc})",
                          "regenerate it with refusal-audit") from exc

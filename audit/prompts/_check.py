@@ -6,7 +6,8 @@ a file leniently and reports all problems, grouped by check:
 ==================  =============================================================================
 check               fails when
 ==================  =============================================================================
-schema              a line has an invalid value or lacks a required field
+schema              a line has an invalid value (e.g. a text of only whitespace) or lacks a
+                    required field
 unknown-field       a line has a field outside the schema (put free-form data under ``meta``)
 duplicate-id        two prompts share an id
 missing-side        a pair lacks side a or b, or has a side twice

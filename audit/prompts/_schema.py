@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from audit.errors import ConfigError, InputError
 
@@ -46,6 +47,13 @@ class Prompt(BaseModel):
     kind: Kind = Field(default="contested", description="contested, control_refuse or control_comply.")
     text: str = Field(min_length=1, description="The prompt text sent to the model.")
     meta: dict[str, Any] = Field(default_factory=dict, description="Free-form provenance (importer fields).")
+
+    @field_validator("id", "topic", "text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():  # a prompt of spaces would be sent, and its answer counted
+            raise PydanticCustomError("blank", "is only whitespace")
+        return value
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ def _field_error(path: Path, line: int, err: ValidationError) -> InputError:
         return InputError(path, line, f"unknown field '{field}'", "remove it or put it under 'meta'")
     if first["type"] == "missing":
         return InputError(path, line, f"missing field '{field}'", "every prompt needs id, topic and text")
+    if first["type"] == "blank":
+        return InputError(path, line, f"field '{field}' {first['msg']}", f"write the {field} of that prompt, or delete the line")
     return InputError(path, line, f"field '{field}': {first['msg']}", "fix the value on that line")
 
 

@@ -1,8 +1,9 @@
 """Small helpers for the report's view data: CSV cells, display text, metric names, rate rows.
 
 Model answers are hostile input: ``show_text`` clips text and strips control characters (the
-rest is left to Jinja2's autoescaping); ``endpoint_host`` reduces an endpoint to host[:port] and
-``scrub`` reduces URLs to their host and removes key-like strings from messages.
+rest is left to Jinja2's autoescaping); ``mark_bidi`` turns bidirectional overrides into visible
+markers (the page applies it to every value it shows); ``endpoint_host`` reduces an endpoint to
+host[:port] and ``scrub`` reduces URLs to their host and removes key-like strings from messages.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ _SECRET = [
 ]
 _URL = re.compile(r"(?i)\b[a-z][a-z0-9+.\-]*://[^\s\"'<>]+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): they can show
+text reversed or reordered ("Trojan Source"); the marks LRM/RLM/ALM reorder nothing and stay."""
+
+
+def mark_bidi(text: str) -> str:
+    """``text`` with each bidirectional embedding, override or isolate control replaced by a
+    visible marker such as ``[U+202E]``: a model answer cannot display reversed or reorder
+    what follows it, and the reader sees that it tried."""
+    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
 
 
 def num(value: object) -> float | None:
@@ -66,11 +77,9 @@ def col(df: pd.DataFrame, name: str, default: str = "") -> pd.Series:
 
 
 def show_text(value: object, limit: int = MAX_TEXT) -> str:
-    """Model text for display: undo csvio's formula quote, drop control characters, clip."""
-    text = str(value)
-    if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@", "\t", "\r"):
-        text = text[1:]
-    text = _CONTROL_CHARS.sub("", text)
+    """Model text for display: drop control characters, clip. (csvio's formula quote is off
+    already: ``load_run`` reads the CSVs with ``csvio.read_csv``.)"""
+    text = _CONTROL_CHARS.sub("", str(value))
     if len(text) > limit:
         return text[:limit] + f"… [{len(text) - limit:,} more characters in responses.csv]"
     return text

@@ -184,6 +184,7 @@ _STATUS_WORDS = {
     "failed_thresholds": "failed: thresholds breached",
     "failed_drift": "failed: drift since the previous run",
     "running": "not finished: still running, or stopped before the end",
+    "reporting": "not finished: stopped while writing its reports",
 }
 
 

@@ -50,6 +50,13 @@ def _count(value: object) -> str:
     return f"{n:,.0f}" if n is not None and n == int(n) else str(value or "")
 
 
+def count_value(value: object) -> int | float | None:
+    """A count as a number for data files: an int when whole (1500, never "1,500"), else the
+    float (an effective n), None when missing."""
+    n = num(value)
+    return int(n) if n is not None and n == int(n) else n
+
+
 def _pct_up(p: float) -> str:
     """A proportion as a percentage with two significant digits, rounded up (for upper bounds)."""
     x = p * 100
@@ -98,6 +105,8 @@ def metric_view(row: Mapping[str, Any], claims: list[dict[str, Any]]) -> dict[st
         else "",
         "k": _count(row.get("k", "")),
         "n": _count(row.get("n", "")),
+        "k_value": count_value(row.get("k", "")),
+        "n_value": count_value(row.get("n", "")),
         "method": row.get("method", ""),
         "note": row.get("note", ""),
         "percent": percent,

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from audit.csvio import write_csv
+from audit.csvio import atomic_file, write_csv
 from audit.errors import InputError
 from audit.report._charts import RefLine, TrendPoint, fmt_value, trend_plot
 from audit.report._claims_view import claim_reference
@@ -104,8 +104,8 @@ def _rows_of(run: RunFolder, run_dir: str) -> list[dict[str, Any]]:
                     "estimate": m["estimate"],
                     "ci_low": m["ci_low"],
                     "ci_high": m["ci_high"],
-                    "k": m["k"],
-                    "n": m["n"],
+                    "k": m["k_value"],  # numbers, not the view's "1,500"
+                    "n": m["n_value"],
                     "method": m["method"],
                     **_claim_fields(m["claims"]),
                     "tool_version": head["tool_version"],
@@ -119,9 +119,11 @@ def _rows_of(run: RunFolder, run_dir: str) -> list[dict[str, Any]]:
 def history_rows(run_dir: Path, reports_root: Path) -> pd.DataFrame:
     """The history rows of one run folder (one per target × headline metric present)."""
     run = load_run(Path(run_dir), only=("claims.csv",))
-    return pd.DataFrame(
-        _rows_of(run, _relative(Path(run_dir), Path(reports_root))), columns=HISTORY_COLUMNS
-    )
+    rows = _rows_of(run, _relative(Path(run_dir), Path(reports_root)))
+    df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    for name in ("k", "n"):  # as the numbers' own text: 1500 (not "1,500", nor "1500.0" beside a gap)
+        df[name] = pd.Series(["" if r[name] is None else str(r[name]) for r in rows], dtype=object)
+    return df
 
 
 def read_history(reports_root: Path) -> pd.DataFrame:
@@ -349,7 +351,6 @@ def render_index(reports_root: Path) -> Path:
         "n_runs": int(df["run_id"].nunique()),
     }
     out = reports_root / INDEX_NAME
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(render_page("index.html.j2", context), encoding="utf-8")
-    tmp.replace(out)
+    with atomic_file(out) as fh:
+        fh.write(render_page("index.html.j2", context))
     return out

@@ -9,6 +9,9 @@ Safety rules, because model answers are hostile input:
 
 * Jinja2 autoescaping is on for every template; model text is only ever element text, never
   an attribute value or a URL. Links point at fixed file names or ``#topic-N`` anchors.
+* Bidirectional overrides in any shown value become visible markers (``[U+202E]``, see
+  ``mark_bidi``), and elements showing model text are isolated (``dir="auto"``, CSS
+  ``unicode-bidi: isolate``): an answer can neither display reversed nor reorder the page.
 * The page makes no network request: inline CSS, inline SVG charts, one small inline script
   (progressive enhancement only) allowed by its sha256 in a strict Content-Security-Policy.
 * Endpoints are shown as host[:port] only; error messages are scrubbed of key-like strings.
@@ -17,6 +20,7 @@ Safety rules, because model answers are hostile input:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,9 +30,10 @@ import jinja2
 from markupsafe import Markup
 
 from audit import __version__
+from audit.csvio import atomic_file
 from audit.report._charts import fmt_value
 from audit.report._context import report_context
-from audit.report._format import num
+from audit.report._format import mark_bidi, num
 from audit.report._load import load_run
 from audit.report._pairs_view import MAX_PAIRS
 
@@ -64,10 +69,22 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_no_bidi_overrides,
     )
     env.filters["pct"] = lambda v, digits=1: fmt_value(num(v), True, digits)
     env.filters["num"] = lambda v, digits=3: "–" if num(v) is None else f"{num(v):.{digits}g}"
     return env
+
+
+def _no_bidi_overrides(value: Any) -> Any:
+    """Every value the templates print, with bidirectional overrides made visible (a Markup value,
+    e.g. an SVG chart, stays Markup: the markers hold no HTML)."""
+    if not isinstance(value, str):
+        return value
+    marked = mark_bidi(value)
+    if marked == value:
+        return value
+    return Markup(marked) if isinstance(value, Markup) else marked
 
 
 def script_hash(script: str) -> str:
@@ -95,12 +112,14 @@ def render_page(template: str, context: Mapping[str, Any], script: str = "") -> 
     )
 
 
-def render_report(run_dir: Path, *, max_pairs: int = MAX_PAIRS) -> Path:
-    """Write ``<run_dir>/report.html`` from the run folder's files and return its path."""
+def render_report(run_dir: Path, *, max_pairs: int = MAX_PAIRS, status: str | None = None) -> Path:
+    """Write ``<run_dir>/report.html`` from the run folder's files and return its path;
+    ``status``: the run's status to show, when run.json is to record it only after the page."""
     run = load_run(Path(run_dir))
+    if status:
+        run = dataclasses.replace(run, run={**run.run, "status": status})
     html = render_page("report.html.j2", report_context(run, max_pairs), _SCRIPT)
     out = run.path / REPORT_NAME
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    with atomic_file(out) as fh:
+        fh.write(html)
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit.csvio import read_csv
 from audit.errors import InputError
 
 __all__ = ["RunFolder", "load_run", "read_table"]
@@ -65,7 +66,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def read_table(path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
     """Read a run-folder CSV as text cells ('' for empty); check the required columns exist."""
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        df = read_csv(path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         df = pd.DataFrame()
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:

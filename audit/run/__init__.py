@@ -32,6 +32,9 @@ _EXPORTS = {
     "records_at": "_label",
     "unique_records": "_label",
     "arun_audit": "_local",
+    "LOCK_NAME": "_lock",
+    "check_free": "_lock",
+    "run_lock": "_lock",
     "run_audit": "_local",
     "RUN_FORMAT": "_plan",
     "RunPlan": "_plan",
@@ -45,6 +48,7 @@ _EXPORTS = {
     "versions": "_plan",
     "write_prompts": "_plan",
     "write_run_json": "_plan",
+    "check_classifier": "_precheck",
     "check_writable": "_precheck",
     "precheck": "_precheck",
     "COMPACT_COLUMNS": "_responses",
@@ -81,6 +85,7 @@ __all__ = [
     "COMPACT_COLUMNS",
     "COMPACT_NUMBERS",
     "ID_WIDTH",
+    "LOCK_NAME",
     "PROMPT_COLUMNS",
     "RESPONSES_CSV",
     "RESPONSE_COLUMNS",
@@ -97,7 +102,9 @@ __all__ = [
     "arun_audit",
     "batch_parallelism",
     "batches",
+    "check_classifier",
     "check_endpoints",
+    "check_free",
     "check_thresholds",
     "check_writable",
     "chosen_offsets",
@@ -128,6 +135,7 @@ __all__ = [
     "response_row",
     "resume_plan",
     "run_audit",
+    "run_lock",
     "select_prompts",
     "send_all",
     "send_batch",
@@ -173,6 +181,11 @@ if TYPE_CHECKING:
         arun_audit,
         run_audit,
     )
+    from audit.run._lock import (
+        LOCK_NAME,
+        check_free,
+        run_lock,
+    )
     from audit.run._plan import (
         RUN_FORMAT,
         RunPlan,
@@ -188,6 +201,7 @@ if TYPE_CHECKING:
         write_run_json,
     )
     from audit.run._precheck import (
+        check_classifier,
         check_writable,
         precheck,
     )

@@ -13,8 +13,12 @@ import pandas as pd
 from audit.config import AuditConfig
 from audit.errors import InputError
 from audit.run._label import label_responses
-from audit.run._plan import RunPlan, now_iso, write_run_json
+from audit.run._plan import RunPlan, now_iso, read_run_json, resume_plan, write_run_json
 from audit.run._responses import RESPONSE_COLUMNS, RESPONSES_CSV
+
+REPORTING = "reporting"
+"""run.json ``status`` from the statistics to the reports: the run's ``result`` (``completed``,
+``failed_thresholds``, ``failed_drift``) becomes its status only once report.html exists."""
 
 
 @dataclass
@@ -65,13 +69,31 @@ def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None
 
 
 def render_reports(plan: RunPlan) -> Path:
-    """report.html, and the run's rows in the reports folder's history."""
+    """report.html (showing the run's final status), then that status in run.json, then the
+    run's rows in the reports folder's history: a run.json that says ``completed`` (or
+    ``failed_…``) always has its report.html beside it, whatever the moment of a kill."""
     from audit.report import _history as history
     from audit.report import _html as report_html
 
-    path = report_html.render_report(plan.run_dir)
+    meta = read_run_json(plan.run_dir)
+    final = meta.get("result") if meta.get("status") == REPORTING else None
+    path = report_html.render_report(plan.run_dir, status=final)
+    if final:
+        write_run_json(plan, {"status": final})
     history.append_history(plan.run_dir, plan.run_dir.parent)
     return path
+
+
+def complete_reports(run_dir: Path) -> Path | None:
+    """The reports of a run stopped between its statistics and its reports (run.json status
+    ``reporting``), and its final status; None (nothing done) for any other run folder."""
+    try:
+        meta = read_run_json(run_dir)
+    except InputError:
+        return None  # not a run folder: rendering the report says so
+    if not isinstance(meta, dict) or meta.get("status") != REPORTING:
+        return None
+    return render_reports(resume_plan(run_dir))
 
 
 def headline(tables: Tables) -> pd.DataFrame:
@@ -99,6 +121,32 @@ def check_thresholds(config: AuditConfig, tables: Tables) -> list[str]:
     return problems
 
 
+ERRORS_DOMINATE = 0.5
+"""Above this share of API errors a target is warned about even when ``max_error_rate`` allows it."""
+
+
+def error_warnings(config: AuditConfig, responses: pd.DataFrame) -> list[str]:
+    """One line per target whose share of API errors is above ``max_error_rate`` (or above
+    ``ERRORS_DOMINATE`` when the limit is higher or off): how many failed, and the commonest
+    error type. The CLI prints them on stderr; run.json keeps them (``warnings``)."""
+    if responses.empty or "error" not in responses.columns:
+        return []
+    limit = config.thresholds.get("max_error_rate", config.max_error_rate)
+    above = min(ERRORS_DOMINATE if limit is None else limit, ERRORS_DOMINATE)
+    out = []
+    for target, rows in responses.groupby("target", observed=True, sort=False):
+        errors = rows["error"].dropna().astype(str)
+        errors = errors[errors != ""]
+        if not len(rows) or len(errors) / len(rows) <= above:
+            continue
+        kinds = errors.str.split(":", n=1).str[0].value_counts()
+        out.append(f"{len(errors) / len(rows):.0%} of requests to '{target}' failed ({len(errors):,} of "
+                   f"{len(rows):,}; most often {kinds.index[0]}, {kinds.iloc[0]:,} times): the figures rest on "
+                   f"the {len(rows) - len(errors):,} answers — see the errors in report.html; once the endpoint "
+                   "is fixed, resume with --retry-errors to send them again")
+    return out
+
+
 def write_comparisons(plan: RunPlan, responses: pd.DataFrame) -> pd.DataFrame | None:
     """With several targets, comparison.csv: every pair of targets, paired on the same prompts."""
     from itertools import combinations
@@ -116,13 +164,16 @@ def write_comparisons(plan: RunPlan, responses: pd.DataFrame) -> pd.DataFrame | 
 
 def record_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> list[str]:
     """Write the CSVs (comparison.csv too, with several targets) and run.json; return threshold
-    breaches (empty when all is well). Reports are rendered after, by ``render_reports``."""
+    breaches (empty when all is well). Reports are rendered after, by ``render_reports``, which
+    turns run.json's status from ``reporting`` into the ``result`` written here."""
     write_tables(plan, responses, tables)
     write_comparisons(plan, responses)
     breaches = check_thresholds(plan.config, tables)
     counts = responses["label"].astype(object).value_counts().to_dict() if len(responses) else {}
-    write_run_json(plan, {"finished_at": now_iso(), "status": "failed_thresholds" if breaches else "completed",
-                          "answers": len(responses), "labels": counts, "breaches": breaches})
+    write_run_json(plan, {"finished_at": now_iso(), "status": REPORTING,
+                          "result": "failed_thresholds" if breaches else "completed",
+                          "answers": len(responses), "labels": counts, "breaches": breaches,
+                          "warnings": error_warnings(plan.config, responses)})
     return breaches
 
 

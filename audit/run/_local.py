@@ -13,7 +13,9 @@ from typing import Any
 from audit.config import AuditConfig
 from audit.errors import ThresholdError
 from audit.run._finish import Tables, analyse
+from audit.run._lock import run_lock
 from audit.run._plan import RunPlan, plan_run, resume_plan
+from audit.run._precheck import check_classifier
 from audit.run._send import Progress, check_endpoints, resolve_judge_key, resolve_keys, send_all
 from audit.send._runner import RetryPolicy
 
@@ -36,13 +38,16 @@ async def arun_audit(config: AuditConfig, keys: Mapping[str, str | None] | None 
     statistics, reports. ``keys``: target label → API key (and ``"judge"``), default from the
     environment; ``http_client``: an ``httpx.AsyncClient`` every request goes through (e.g. an
     in-process transport), left open. Raises :class:`ThresholdError` on a breached threshold
-    (the run folder is complete)."""
+    (the run folder is complete). Raises ``RunFolderBusy`` when another process is sending to
+    ``run_dir``: the run folder's lock is held from the plan to the reports."""
     plan = resume_plan(run_dir) if run_dir else plan_run(config)
-    keys = _keys(plan.config, keys)
-    await check_endpoints(plan.config.targets, http_client)
-    await send_all(plan, keys, policy=policy, progress=progress, http_client=http_client)
-    # labelling and statistics are CPU work, and a judge classifier runs its own event loop
-    _, tables, breaches = await asyncio.to_thread(analyse, plan, keys.get("judge"))
+    with run_lock(plan.run_dir):
+        keys = _keys(plan.config, keys)
+        await check_endpoints(plan.config.targets, http_client, keys)
+        await check_classifier(plan.config, keys.get("judge"))  # the judge has its own client, never http_client
+        await send_all(plan, keys, policy=policy, progress=progress, http_client=http_client)
+        # labelling and statistics are CPU work, and a judge classifier runs its own event loop
+        _, tables, breaches = await asyncio.to_thread(analyse, plan, keys.get("judge"))
     if breaches:
         raise ThresholdError("; ".join(breaches))
     return plan, tables

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 import audit
-from audit.config import AuditConfig, safe_name
+from audit.config import AuditConfig, merge_overrides, safe_name
+from audit.csvio import atomic_file
 from audit.errors import ConfigError, InputError
 from audit.prompts._schema import Prompt, PromptSet, load_prompt_set
 from audit.send import _journal as jr
@@ -88,8 +89,9 @@ def plan_run(config: AuditConfig, run_id: str | None = None) -> RunPlan:
     return plan
 
 
-def resume_plan(run_dir: Path) -> RunPlan:
-    """Re-open a run folder written by ``plan_run``."""
+def resume_plan(run_dir: Path, changes: Mapping[str, Any] | None = None) -> RunPlan:
+    """Re-open a run folder written by ``plan_run``; ``changes`` (settings a resume may correct:
+    the classifier and its judge) replace those of its run.json in the returned plan."""
     meta = read_run_json(run_dir)
     where = run_dir / "run.json"
     fix = "restore run.json from a backup, or start a new run"
@@ -104,10 +106,14 @@ def resume_plan(run_dir: Path) -> RunPlan:
         if not isinstance(meta.get(key), kind):
             raise InputError(where, None, f"field '{key}' is missing or not a {kind.__name__}", fix)
     try:
-        config = AuditConfig.model_validate(meta["config"])
+        config = AuditConfig.model_validate(merge_overrides(meta["config"], dict(changes or {}), {}))
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
+        if changes and first["loc"][0] in changes:  # the correction is wrong, not the folder
+            raise ConfigError(f"options: '{loc}': {first['msg'].removeprefix('Value error, ')}") from None
+        if first["loc"][0] in ("classifier", "judge"):
+            fix = "resume it with a corrected setting, e.g. --resume DIR --classifier rules"
         raise InputError(where, None, f"field 'config.{loc}': {first['msg']}", fix) from None
     path = run_dir / "prompts.jsonl"
     prompts = load_prompt_set(path).prompts
@@ -127,7 +133,8 @@ def now_iso() -> str:
 def write_prompts(plan: RunPlan) -> None:
     """Keep the exact prompts of the run in its folder, so resume and re-rendering need nothing else."""
     lines = (p.model_dump_json(exclude_defaults=False) for p in plan.prompts)
-    (plan.run_dir / "prompts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_file(plan.run_dir / "prompts.jsonl") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def read_run_json(run_dir: Path) -> dict[str, Any]:
@@ -169,6 +176,5 @@ def write_run_json(plan: RunPlan, updates: Mapping[str, Any]) -> None:
         "versions": versions(),
     })
     meta.update(updates)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    with atomic_file(path) as fh:  # a unique temp file: a crash or a full disk leaves run.json as it was
+        fh.write(json.dumps(meta, indent=2, ensure_ascii=False))

@@ -16,17 +16,22 @@ Library code: no Prefect (``flows/sharding.py`` runs the shards as Prefect deplo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from audit.errors import ConfigError
-from audit.run._plan import RunPlan, resume_plan
+from audit.run._plan import RunPlan, read_run_json, resume_plan, write_run_json
 from audit.send import _journal as jr
 from audit.send._requests import ChatRequest
 
-__all__ = ["SHARDS_DIR", "ShardPlan", "merge_journals", "open_shard", "shard_counts", "shard_journal", "shard_of", "shard_requests"]
+__all__ = ["DEFAULT_SHARD_DEPLOYMENT", "SHARDS_DIR", "ShardPlan", "ShardSettings", "merge_journals", "open_shard",
+           "record_restart", "resolve_settings", "save_settings", "shard_counts", "shard_journal", "shard_of",
+           "shard_requests", "shard_sizes"]
 
 SHARDS_DIR = "shards"
+DEFAULT_SHARD_DEPLOYMENT = "refusal-audit-shard/shard"
+ORCHESTRATION_KEY = "orchestration"
 
 
 def shard_of(request_id: str, shards: int) -> int:
@@ -120,3 +125,78 @@ def shard_counts(run_dir: Path) -> dict[int, int]:
         with path.open("rb") as fh:
             out[int(path.parent.name)] = sum(1 for line in fh if line.endswith(b"\n"))
     return out
+
+
+def shard_sizes(run_dir: Path, shards: int) -> dict[int, int]:
+    """Each shard journal's size in bytes (0 when absent): a cheap sign of progress, one stat each."""
+    out = {}
+    for k in range(shards):
+        try:
+            out[k] = shard_journal(run_dir, k).stat().st_size
+        except FileNotFoundError:
+            out[k] = 0
+    return out
+
+
+@dataclass(frozen=True)
+class ShardSettings:
+    """How a sharded run is orchestrated, kept in run.json (``orchestration``) so a resume
+    reuses them: a resumed run keeps its shard count, its deployment, its global concurrency
+    limit and its stall handling unless the resume names others."""
+
+    shards: int = 2
+    shard_deployment: str = DEFAULT_SHARD_DEPLOYMENT
+    concurrency_limit: str | None = None
+    stall_seconds: float = 300.0
+    """A running shard whose journal has not grown and that has sent no heartbeat for this long
+    is marked crashed and started again."""
+    max_restarts: int = 2
+    """How many times each shard may be started again after a crash or a stall."""
+
+    def check(self) -> ShardSettings:
+        """The settings, or ConfigError naming the first bad one."""
+        if self.shards < 1:
+            raise ConfigError(f"shards must be at least 1, not {self.shards}")
+        if not self.stall_seconds > 0:
+            raise ConfigError(f"stall_seconds must be positive, not {self.stall_seconds}")
+        if self.max_restarts < 0:
+            raise ConfigError(f"max_restarts must be 0 or more, not {self.max_restarts}")
+        if not self.shard_deployment:
+            raise ConfigError("shard_deployment is empty: name the shard flow's deployment, e.g. "
+                              f"'{DEFAULT_SHARD_DEPLOYMENT}'")
+        return self
+
+
+def _saved_settings(run_dir: Path) -> dict[str, Any]:
+    saved = read_run_json(Path(run_dir)).get(ORCHESTRATION_KEY)
+    if not isinstance(saved, dict):
+        return {}
+    names = {f.name for f in fields(ShardSettings)}
+    return {k: v for k, v in saved.items() if k in names}
+
+
+def resolve_settings(resume_dir: Path | None, **given: Any) -> ShardSettings:
+    """The settings of a sharded run: each one given (not None) wins; on a resume, the rest come
+    from the run's run.json; anything else takes its default. ``concurrency_limit=""`` means no
+    limit (to drop a saved one)."""
+    base = ShardSettings(**_saved_settings(resume_dir)) if resume_dir else ShardSettings()
+    chosen = {k: v for k, v in given.items() if v is not None}
+    settings = replace(base, **chosen)
+    if settings.concurrency_limit == "":
+        settings = replace(settings, concurrency_limit=None)
+    return settings.check()
+
+
+def save_settings(plan: RunPlan, settings: ShardSettings) -> None:
+    """Keep the settings in run.json (the restarts recorded so far stay)."""
+    meta = read_run_json(plan.run_dir).get(ORCHESTRATION_KEY)
+    restarts = meta.get("restarts", []) if isinstance(meta, dict) else []
+    write_run_json(plan, {ORCHESTRATION_KEY: {"kind": "sharded", **asdict(settings), "restarts": restarts}})
+
+
+def record_restart(plan: RunPlan, restart: dict[str, Any]) -> None:
+    """Add one restart of a shard (which, why, after how long a silence) to run.json."""
+    meta = read_run_json(plan.run_dir).get(ORCHESTRATION_KEY)
+    meta = dict(meta) if isinstance(meta, dict) else {"kind": "sharded"}
+    meta["restarts"] = [*meta.get("restarts", []), restart]
+    write_run_json(plan, {ORCHESTRATION_KEY: meta})

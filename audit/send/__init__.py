@@ -35,7 +35,7 @@ _EXPORTS = {
     "error_fields": "_runner",
     "make_client": "_runner",
     "make_record": "_runner",
-    "preflight": "_runner",
+    "preflight": "_preflight",
     "redact": "_runner",
     "retry_after": "_runner",
     "run_requests": "_runner",
@@ -82,6 +82,7 @@ if TYPE_CHECKING:
         read_at,
         repair,
     )
+    from audit.send._preflight import preflight
     from audit.send._requests import (
         ChatRequest,
         build_requests,
@@ -102,7 +103,6 @@ if TYPE_CHECKING:
         error_fields,
         make_client,
         make_record,
-        preflight,
         redact,
         retry_after,
         run_requests,

@@ -2,18 +2,22 @@
 
 The journal is the source of truth of a run. Every finished request (a success or a final
 failure) is appended and flushed at once, so a crash or a kill never loses a completed request.
-A torn last line (a kill in the middle of a write) is detected and cut off on open.
+A torn last line (a kill in the middle of a write) is detected and cut off on open. A write
+that fails (a full disk: :class:`~audit.errors.DiskFullError`) takes back the part of its line
+that reached the file, so the journal stays whole and a resume sends that request again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from audit.errors import InputError
+from audit.errors import InputError, writing
 
 JOURNAL_NAME = "responses.jsonl"
 
@@ -104,16 +108,36 @@ class Journal:
     def __init__(self, path: Path, fsync: bool = False) -> None:
         self.path = path
         self.repaired_bytes = repair(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = path.open("ab", buffering=0)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("ab", buffering=0)
         self._fsync = fsync
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write one record as a single line (one write call) and flush it."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-        self._fh.write(line)
-        if self._fsync:
-            os.fsync(self._fh.fileno())
+        """Write one record as a single line and flush it. When the write fails part way (a full
+        disk writes what fits, then fails), the part written is cut off again: the journal never
+        keeps half a line, and a failed write raises ``DiskFullError`` (one line)."""
+        line = memoryview(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n")
+        done = 0
+        with writing(self.path):
+            try:
+                while done < len(line):
+                    written = self._fh.write(line[done:])
+                    if not written:
+                        raise OSError(errno.EIO, "the journal took no bytes")
+                    done += written
+                if self._fsync:
+                    os.fsync(self._fh.fileno())
+            except BaseException:
+                if done:
+                    self._take_back(done)
+                raise
+
+    def _take_back(self, size: int) -> None:
+        """Cut the last ``size`` bytes (a line written in part) off the file."""
+        fd = self._fh.fileno()
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, max(0, os.fstat(fd).st_size - size))
 
     def close(self) -> None:
         """Close the file."""

@@ -3,6 +3,9 @@
 - bounded, adaptive concurrency: a 429 halves the limit, successes raise it again (AIMD);
 - retries with exponential backoff and full jitter on 429, 5xx, timeouts, connection errors
   and malformed responses, honouring ``Retry-After``;
+- the timeout bounds a whole attempt (a body that trickles in too), not each read;
+- a refused key (HTTP 401/403) raises :class:`~audit.errors.KeyRejected` at once: nothing is
+  retried and nothing journaled for that request, so a resume sends it again;
 - every finished request (success or final failure) goes to ``on_record`` at once, which
   appends it to the journal: a crash never loses a completed request.
 """
@@ -13,16 +16,18 @@ import asyncio
 import email.utils
 import json
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import httpx
 import openai
 
+from audit.errors import KeyRejected
 from audit.send._requests import ChatRequest
 
 Record = dict[str, Any]
@@ -146,12 +151,35 @@ def retry_after(exc: BaseException) -> float | None:
     return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Remove secrets (and their last characters, which providers echo) from a message."""
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "[redacted]").replace(secret[-4:], "****")
-    return text
+_TOKEN = "A-Za-z0-9"
+_STOP = r"\s\"'<>,;()\[\]{}"
+_BEARER = re.compile(rf"(?i)\b(bearer\s+)[^{_STOP}]+")
+_AUTH_HEADER = re.compile(rf"(?i)\b((?:proxy-)?authorization|x-api-key|api-key)([\"']?\s*[:=]\s*[\"']?)"
+                          rf"((?:bearer|basic|token)\s+)?(?!(?:bearer|basic|token)\b)[^{_STOP}]+")
+_MASKED = re.compile(rf"\*{{3,}}[{_TOKEN}_-]{{1,8}}")
+SHORT_KEY = 8
+"""Keys shorter than this are redacted as whole tokens only (see :func:`redact`)."""
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Remove secrets from a message (an error body may echo the key).
+
+    - every configured key, whatever its length: a key of ``SHORT_KEY`` characters or more
+      wherever it occurs, and its last four characters (which providers echo after a mask); a
+      shorter key only as a whole token (not next to a letter or digit), so that a one-character
+      key does not blank out every such letter of the message; empty and blank keys are skipped;
+    - any credential after ``Bearer`` or in an echoed ``Authorization``, ``X-Api-Key`` or
+      ``Api-Key`` header, and masked key echoes such as ``****abcd``.
+    """
+    keys = sorted({k.strip() for k in secrets if k and k.strip()}, key=len, reverse=True)
+    for key in keys:
+        if len(key) >= SHORT_KEY:
+            text = text.replace(key, "[redacted]").replace(key[-4:], "****")
+        else:
+            text = re.sub(rf"(?<![{_TOKEN}]){re.escape(key)}(?![{_TOKEN}])", "[redacted]", text)
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3) or ''}[redacted]", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)}[redacted]", text)
+    return _MASKED.sub("****", text)
 
 
 def error_fields(exc: BaseException, secrets: Iterable[str]) -> dict[str, Any]:
@@ -209,28 +237,65 @@ def completion_fields(body: bytes | str) -> dict[str, Any]:
     }
 
 
+AUTH_ERRORS = (openai.AuthenticationError, openai.PermissionDeniedError)
+"""HTTP 401/403: the key (or its rights) is wrong for every request; never retried."""
+
+
+def body_message(body: object) -> str | None:
+    """The message of an OpenAI-style error body (``{"error": {"message": …}}``, or the error
+    object itself, as the SDK keeps it), if it has one."""
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("error", body)
+    message = inner.get("message") if isinstance(inner, dict) else None
+    return message.strip() if isinstance(message, str) and message.strip() else None
+
+
+def server_message(exc: BaseException) -> str:
+    """The error message an endpoint sent, else the exception's text."""
+    return body_message(getattr(exc, "body", None)) or str(exc)
+
+
 @dataclass
 class Sender:
-    """Sends requests for one target through one client, with retries and a shared limiter."""
+    """Sends requests for one target through one client, with retries and a shared limiter.
+
+    ``timeout`` bounds each attempt as a whole, in seconds (None: the client's timeout, when it
+    is a number); ``key_hint`` ends the message of a refused key (where the key comes from).
+    """
 
     client: openai.AsyncOpenAI
     limiter: AdaptiveLimiter
     policy: RetryPolicy
     secrets: tuple[str, ...] = field(default=(), repr=False)
     rng: random.Random = field(default_factory=random.Random)
+    timeout: float | None = None
+    key_hint: str = "check the API key"
+    rejected: str | None = field(default=None, init=False)  # set by the first refused key
+
+    def _check_key(self) -> None:
+        if self.rejected is not None:  # a refused key: no further request through this sender
+            raise KeyRejected(self.rejected)
 
     async def _attempt(self, req: ChatRequest) -> dict[str, Any]:
         # The SDK's documented way to post a raw request: its client, auth, timeouts and
         # status errors, without the per-request TypedDict transform of ``messages`` and the
         # pydantic response model (a third of the client's CPU per request; bench/throughput.py).
-        async with self.limiter:
-            body = await self.client.post(
-                CHAT_COMPLETIONS, cast_to=bytes,
-                body={"model": req.model, "messages": list(req.messages), **req.params})
+        async with self.limiter:  # the clock starts once a slot is ours, not while queueing
+            self._check_key()
+            try:
+                async with asyncio.timeout(self.attempt_seconds()):
+                    body = await self.client.post(
+                        CHAT_COMPLETIONS, cast_to=bytes,
+                        body={"model": req.model, "messages": list(req.messages), **req.params})
+            except TimeoutError:  # a body trickling in resets httpx's per-read timeout, not ours
+                url = f"{str(self.client.base_url).rstrip('/')}{CHAT_COMPLETIONS}"
+                raise openai.APITimeoutError(request=cast(Any, httpx.Request("POST", url))) from None
         return completion_fields(body)
 
     async def send(self, req: ChatRequest) -> Record:
-        """Send one request until it succeeds or its retries run out; return its journal record."""
+        """Send one request until it succeeds or its retries run out; return its journal record.
+        A refused key raises :class:`KeyRejected` (nothing is journaled for the request)."""
         started = time.monotonic()
         attempt = 0
         while True:
@@ -239,6 +304,11 @@ class Sender:
                 fields = await self._attempt(req)
                 self.limiter.on_success()
                 break
+            except KeyRejected:  # another request through this sender had its key refused
+                raise
+            except AUTH_ERRORS as exc:
+                self.rejected = self.rejected or self.rejection(exc, req.target)
+                raise KeyRejected(self.rejected) from None
             except RETRYABLE as exc:
                 if attempt > self.policy.max_retries:
                     fields = error_fields(exc, self.secrets)
@@ -248,6 +318,22 @@ class Sender:
                 fields = error_fields(exc, self.secrets)
                 break
         return make_record(req, fields, attempt, time.monotonic() - started)
+
+    def attempt_seconds(self) -> float | None:
+        """How long one attempt may take as a whole."""
+        if self.timeout is not None:
+            return self.timeout
+        limit = self.client.timeout
+        return float(limit) if isinstance(limit, int | float) else None
+
+    def rejection(self, exc: BaseException, target: str) -> str:
+        """One line on a refused key: the target, the status, what the server said (redacted),
+        and where the key comes from — never the key."""
+        status = getattr(exc, "status_code", None)
+        what = "refused the API key" if status == 401 else "denied access with this API key"
+        said = redact(" ".join(server_message(exc).split()), self.secrets)[:200]
+        url = str(self.client.base_url).rstrip("/")
+        return f"target '{target}': {url} {what} (HTTP {status}: {said}) — {self.key_hint}"
 
     def _delay(self, exc: BaseException, attempt: int) -> float:
         if isinstance(exc, openai.RateLimitError):
@@ -282,19 +368,22 @@ async def run_requests(requests: Iterable[ChatRequest], sender: Sender, on_recor
                 _raise_first(done)
             pending.add(asyncio.ensure_future(one(req)))
             count += 1
-        if pending:
-            done, _ = await asyncio.wait(pending)
+        while pending:  # the tail: a refused key still stops what is in flight
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
             _raise_first(done)
     finally:
         for task in pending:
             task.cancel()
+        if pending:  # wait for them to end, and read their outcome (no "exception never retrieved")
+            await asyncio.gather(*pending, return_exceptions=True)
     return count
 
 
 def _raise_first(done: set[asyncio.Task[None]]) -> None:
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    """Raise the first failure among finished tasks, having read every one's outcome."""
+    errors = [task.exception() for task in done if not task.cancelled()]
+    if first := next((e for e in errors if e is not None), None):
+        raise first
 
 
 def make_client(base_url: str, api_key: str | None, timeout: float,
@@ -302,22 +391,3 @@ def make_client(base_url: str, api_key: str | None, timeout: float,
     """An AsyncOpenAI client with the SDK's own retries off (the Sender retries)."""
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
                               max_retries=0, http_client=http_client)
-
-
-async def preflight(base_url: str, timeout: float = 5.0, http_client: Any = None) -> str | None:
-    """None if the endpoint answers HTTP at all; else why it cannot be reached. ``http_client``:
-    an ``httpx.AsyncClient`` to ask through (an injected transport), left open."""
-    try:
-        if http_client is not None:
-            await http_client.get(f"{base_url}/models", timeout=timeout)
-            return None
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            await client.get(f"{base_url}/models")
-    except httpx.ConnectError as exc:
-        return f"cannot connect to {base_url} ({exc})"
-    except httpx.TimeoutException:
-        return f"{base_url} did not answer within {timeout:g} s"
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a port that speaks something else than HTTP
-        return f"{base_url} does not answer HTTP ({type(exc).__name__}: {exc})"
-    return None
-

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.csvio import write_csv
+from audit.csvio import read_csv, write_csv
 
 __all__ = ["DEFAULT_ALPHA", "DRIFT_COLUMNS", "DRIFT_METRICS", "DRIFT_NAME", "DriftReport", "RunInfo",
            "check_drift", "compare_target", "find_previous", "holm", "increase_limits", "run_info",
@@ -102,7 +102,7 @@ def _from_history(current: RunInfo, target: str, root: Path) -> list[RunInfo]:
     if not path.is_file():
         return []
     try:
-        hist = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        hist = read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
         return []
     if not {"run_id", "run_dir", "target", "prompt_set_sha256"} <= set(hist.columns):
@@ -143,7 +143,7 @@ def find_previous(run_dir: Path, target: str, reports_root: Path | None = None) 
 
 def read_responses(run_dir: Path, target: str) -> pd.DataFrame:
     """One target's rows of a run's responses.csv (only the columns the comparison needs)."""
-    df = pd.read_csv(Path(run_dir) / "responses.csv", dtype=str, keep_default_na=False, encoding="utf-8",
+    df = read_csv(Path(run_dir) / "responses.csv", dtype=str, keep_default_na=False,
                      usecols=lambda c: c in _RESPONSE_COLUMNS)
     return df[df["target"] == target].reset_index(drop=True)
 

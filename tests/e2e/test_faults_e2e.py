@@ -53,7 +53,8 @@ def fault_set(path: Path) -> tuple[Path, dict[str, str]]:
 def test_every_fault_kind_through_the_cli(tmp_path: Path, fake_server: FakeOpenAI) -> None:
     prompts, directive_of = fault_set(tmp_path / "faults.jsonl")
     cfg = tmp_path / "audit.toml"
-    cfg.write_text(f'prompts = "{prompts}"\n[[targets]]\nname = "fake"\nbase_url = "{fake_server.url}"\n'
+    cfg.write_text(f'prompts = "{prompts}"\nmax_error_rate = 1  # the faults are staged: 4 of 18 fail\n'
+                   f'[[targets]]\nname = "fake"\nbase_url = "{fake_server.url}"\n'
                    f'model = "fake-model"\ntimeout = 0.5\nmax_retries = {MAX_RETRIES}\nconcurrency = 8\n')
     code = main(["run", str(cfg), "--reports-dir", str(tmp_path / "reports"), "--no-progress", "--run-id", "faults"])
     assert code == 0
@@ -93,6 +94,30 @@ def test_every_fault_kind_through_the_cli(tmp_path: Path, fake_server: FakeOpenA
     assert "Errors and non-answers" in html
     for needle in ("APITimeoutError", "JSONDecodeError", "BadResponse", "APIConnectionError"):
         assert needle in html, needle
+
+
+@pytest.mark.usefixtures("prefect_env")
+def test_the_timeout_bounds_an_answer_that_trickles_in(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    """httpx's timeout is per read: a body sent a byte every 0.3 s never trips it (this one would
+    take 2-3 minutes). ``--timeout`` bounds each attempt as a whole, and counts as a timeout."""
+    import time
+
+    lines = pair_lines("drip", "argue", "trickle:0.3", "comply")
+    lines += [control_line(0, "control_refuse", "refuse"), control_line(0, "control_comply", "comply")]
+    prompts = write_set(tmp_path / "drip.jsonl", lines)
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(f'prompts = "{prompts}"\n[[targets]]\nname = "drip"\nbase_url = "{fake_server.url}"\n'
+                   'model = "fake-model"\nmax_retries = 1\n')
+    started = time.monotonic()
+    code = main(["run", str(cfg), "--timeout", "1", "--max-error-rate", "1", "--reports-dir",
+                 str(tmp_path / "reports"), "--no-progress", "--run-id", "drip"])
+    elapsed = time.monotonic() - started
+    assert code == 0 and elapsed < 30, elapsed
+    responses = pd.read_csv(tmp_path / "reports" / "drip" / "responses.csv", keep_default_na=False).set_index("prompt_id")
+    slow = responses.loc["drip.argue.a"]
+    assert slow["label"] == "error" and slow["error"].startswith("APITimeoutError") and slow["attempts"] == 2
+    assert 2.0 <= slow["latency_s"] < 5.0  # two attempts of 1 s, and the backoff between them
+    assert set(responses.drop(index="drip.argue.a")["label"]) == {"compliance", "refusal"}
 
 
 @pytest.mark.parametrize("directive,arg,seen,status,header", [

@@ -21,8 +21,8 @@ def test_the_key_is_in_no_output(tmp_path: Path, fake_server: FakeOpenAI, monkey
                                  capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AUDIT_TEST_KEY", KEY)
     prompts = mini_set(tmp_path / "set.jsonl", refuse_b=("guns",))
-    with prompts.open("a") as fh:  # one request whose 401 echoes the key back
-        fh.write(json.dumps(control_line(9, "control_comply", "echoauth")) + "\n")
+    with prompts.open("a") as fh:  # one request whose 400 echoes the Authorization header back
+        fh.write(json.dumps(control_line(9, "control_comply", "echoauth:400")) + "\n")
     code = main(["run", "--base-url", fake_server.url, "--model", "fake-model", "--prompts",
                  str(prompts), "--api-key-env", "AUDIT_TEST_KEY", "--run-id", "s",
                  "--reports-dir", str(tmp_path / "reports"), "--no-progress"])
@@ -41,7 +41,36 @@ def test_the_key_is_in_no_output(tmp_path: Path, fake_server: FakeOpenAI, monkey
     assert leaks == []
     assert not _leaks((out + err).encode())
     journal = (tmp_path / "reports" / "s" / "responses.jsonl").read_text()
-    assert "Incorrect API key provided" in journal  # the failure is recorded, without the key
+    assert "Authorization: Bearer [redacted]" in journal  # the failure is recorded, without the key
+
+
+SHORT = "hunter2"
+
+
+@pytest.mark.usefixtures("prefect_env")
+def test_a_short_key_is_in_no_output_either(tmp_path: Path, fake_server: FakeOpenAI,
+                                            monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """A 7-character key echoed by the server (a 400 that quotes the header, then a 401 that
+    quotes the key) reaches neither the run folder nor the terminal."""
+    monkeypatch.setenv("OPENAI_API_KEY", SHORT)
+    prompts = mini_set(tmp_path / "set.jsonl")
+    with prompts.open("a") as fh:
+        fh.write(json.dumps(control_line(9, "control_comply", "echoauth:400")) + "\n")
+    args = ["run", "--base-url", fake_server.url, "--model", "fake-model", "--prompts", str(prompts),
+            "--reports-dir", str(tmp_path / "reports"), "--no-progress", "--concurrency", "1"]
+    assert main([*args, "--run-id", "short"]) == 0
+    run_dir = tmp_path / "reports" / "short"
+    journal = (run_dir / "responses.jsonl").read_text()
+    assert "headers were: Authorization: Bearer [redacted]" in journal
+    responses = (run_dir / "responses.csv").read_text()
+    assert "Bearer [redacted]" in responses and "headers were: Authorization: Bearer" in (run_dir / "report.html").read_text()
+
+    fake_server.script = {"borders": "echoauth"}  # now the key is refused, and its 401 quotes it
+    assert main([*args, "--run-id", "refused"]) == 2
+    out, err = capfd.readouterr()
+    assert "Incorrect API key provided: [redacted]" in err
+    leaks = [str(p) for p in (tmp_path / "reports").rglob("*") if p.is_file() and SHORT.encode() in p.read_bytes()]
+    assert leaks == [] and SHORT not in out + err
 
 
 def prefect_database() -> Path:

@@ -254,9 +254,11 @@ def test_drift_fails_the_flow_run_and_the_cli_exits_1(tmp_path: Path, capsys: py
     assert meta["status"] == "failed_drift" and meta["drift"]["alerts"]
     drift = pd.read_csv(run_dir / "drift.csv").set_index("metric")
     assert drift.loc["refusal_rate", "c"] == 32 and bool(drift.loc["refusal_rate", "significant"])
-    # the report and the history are written after the drift check, so they can show it
+    # the report and the history are written after the drift check, so they can show it; run.json
+    # takes its final status only once report.html exists
     assert (run_dir / "report.html").stat().st_mtime_ns >= (run_dir / "drift.csv").stat().st_mtime_ns
-    assert (run_dir / "report.html").stat().st_mtime_ns >= (run_dir / "run.json").stat().st_mtime_ns
+    assert (run_dir / "run.json").stat().st_mtime_ns >= (run_dir / "report.html").stat().st_mtime_ns
+    assert "failed: drift since the previous run" in (run_dir / "report.html").read_text(encoding="utf-8")
 
     async def latest_run() -> dict[str, Any]:
         async with get_client() as client:

@@ -17,6 +17,7 @@ SETTINGS = settings(
     max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+prompt_text = text.filter(str.strip)  # a text of only whitespace is invalid
 word = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 
 
@@ -38,13 +39,13 @@ def prompt_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
                         "template": template,
                         "stance": draw(text),
                         "lean": draw(st.none() | word),
-                        "text": draw(text),
+                        "text": draw(prompt_text),
                         "meta": {"k": draw(text)},
                     }
                 )
     for n in range(draw(st.integers(0, 3))):
         kind = draw(st.sampled_from(["control_refuse", "control_comply"]))
-        rows.append({"id": f"control.{n}", "topic": draw(word), "kind": kind, "text": draw(text)})
+        rows.append({"id": f"control.{n}", "topic": draw(word), "kind": kind, "text": draw(prompt_text)})
     return draw(st.permutations(rows))
 
 
@@ -82,7 +83,7 @@ row_corruption = st.one_of(
     st.tuples(st.just("drop"), st.sampled_from(["id", "topic", "text"])),
     st.tuples(st.just("extra"), word),
     st.tuples(st.just("kind"), st.sampled_from(["", "contest", 3])),
-    st.tuples(st.just("text"), st.sampled_from(["", 5, None, ["x"]])),
+    st.tuples(st.just("text"), st.sampled_from(["", 5, None, ["x"], " \t\u3000"])),
     st.tuples(st.just("meta"), st.sampled_from(["x", 1, []])),
     st.tuples(st.just("id"), st.sampled_from(["", None, 7])),
 )

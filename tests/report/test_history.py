@@ -101,6 +101,21 @@ def test_missing_metrics_give_fewer_rows(tmp_path: Path) -> None:
     assert len(df) == 4 and set(df["verdict"]) == {""}
 
 
+def test_counts_are_numbers_not_formatted_text(tmp_path: Path) -> None:
+    run = make_run_folder(tmp_path)
+    summary = pd.read_csv(run / "summary.csv")
+    summary.loc[summary["metric"] == "refusal_rate", ["k", "n"]] = [120, 1500]
+    summary.loc[summary["metric"] == "refusal_rate_broad", "n"] = None  # a missing count stays empty
+    summary.to_csv(run / "summary.csv", index=False)
+    append_history(run, tmp_path)
+    text = (tmp_path / "history.csv").read_text()
+    assert "1,500" not in text and ",120,1500," in text and "1500.0" not in text
+    df = pd.read_csv(tmp_path / "history.csv")
+    rates = df[df["metric"] == "refusal_rate"]
+    assert list(rates["n"]) == [1500, 1500] and rates["n"].dtype.kind in "if"
+    assert df.loc[df["metric"] == "refusal_rate_broad", "n"].isna().all()
+
+
 def test_history_of_a_folder_outside_the_root(tmp_path: Path) -> None:
     run = make_run_folder(tmp_path / "elsewhere")
     root = tmp_path / "reports"

@@ -68,6 +68,18 @@ def test_hostile_answers_are_escaped_text(html: str) -> None:
     assert not any(t == "a" and (a.get("href") or "").startswith("javascript") for t, a in tags)
 
 
+def test_bidi_overrides_are_visible_markers_in_isolated_elements(html: str) -> None:
+    # a right-to-left override in an answer or an error message would show it (and what follows
+    # it on the line) reversed: it is replaced by a visible marker, and model text is isolated
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", html)
+    shown = "[U+202E]txet desrever[U+202C] and [U+2067]isolated[U+2069]"
+    assert shown in html and "429 Too Many Requests " + shown in html
+    tags = parse_tags(html).tags
+    texts = [a for t, a in tags if t == "div" and "text" in (a.get("class") or "").split()]
+    assert texts and all(a.get("dir") == "auto" for a in texts)
+    assert '[dir="auto"] { unicode-bidi: isolate; }' in html
+
+
 def test_headline_has_claims_with_verdicts_in_words(html: str) -> None:
     for text in (
         "Refusal rate (strict)",

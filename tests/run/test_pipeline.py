@@ -78,7 +78,7 @@ def test_connection_refused_at_start_is_a_clear_endpoint_error(tmp_path: Path) -
     with pytest.raises(EndpointError, match="cannot connect"):
         pl.run_audit(cfg, {"fake": None}, policy=FAST)
     run_dir = next((tmp_path / "reports").iterdir())
-    assert sorted(p.name for p in run_dir.iterdir()) == ["prompts.jsonl", "run.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["prompts.jsonl", "run.json", "run.lock"]  # nothing sent
 
 
 def test_a_run_id_cannot_escape_the_reports_folder(tmp_path: Path, fake_server: FakeOpenAI) -> None:

@@ -236,3 +236,54 @@ def test_unusable_completion_bodies_are_malformed_responses(body: bytes, error: 
     with pytest.raises(error):
         completion_fields(body)
     assert issubclass(error, RETRYABLE)
+
+
+def test_a_body_that_trickles_in_is_bounded_by_the_timeout(fake_server: FakeOpenAI) -> None:
+    """Each read gets a byte (every 0.1 s, ~0.5 KB: about a minute), so httpx's per-read timeout
+    never fires; the Sender's timeout bounds the whole attempt and it counts as a timeout."""
+    rec = run(fake_server, ["trickle:0.1"], timeout=0.5)["trickle:0.1"]
+    assert rec["error_type"] == "APITimeoutError" and rec["attempts"] == FAST.max_retries + 1
+    assert rec["latency_s"] < 0.5 * (FAST.max_retries + 1) + 1.0
+
+
+def test_a_slow_but_steady_answer_within_the_timeout_is_kept(fake_server: FakeOpenAI) -> None:
+    rec = run(fake_server, ["trickle:0.001"], timeout=5.0)["trickle:0.001"]
+    assert rec["error"] is None and rec["finish_reason"] == "stop" and rec["attempts"] == 1
+
+
+REFUSED = "refused the API key (HTTP 401: Incorrect API key provided: [redacted])"
+
+
+@pytest.mark.parametrize("directive,what", [("echoauth", REFUSED),
+                                            ("status:403", "denied access with this API key (HTTP 403: fake status 403)")])
+def test_a_refused_key_raises_at_once_and_journals_nothing(fake_server: FakeOpenAI, directive: str, what: str) -> None:
+    from audit.errors import KeyRejected
+
+    with pytest.raises(KeyRejected) as caught:
+        run(fake_server, [directive, "comply"], concurrency=1, key="hunter2")
+    assert f"target 't': {fake_server.url} {what} — check the API key" == str(caught.value)
+    assert len(fake_server.state.log) == 1  # not retried; the request queued behind it is not sent
+
+
+@pytest.mark.parametrize("text,keys,expected", [
+    ("Incorrect API key provided: hunter2.", ["hunter2"], "Incorrect API key provided: [redacted]."),
+    ("key 'x' is wrong; x-ray and 401 stay", ["x"], "key '[redacted]' is wrong; [redacted]-ray and 401 stay"),
+    ("code 401: bad key 4", ["4"], "code 401: bad key [redacted]"),  # a whole token only: 401 stays
+    ("nothing to hide", ["", "   ", None], "nothing to hide"),  # empty and blank keys are skipped
+    ("got ' hunter2 '", [" hunter2 "], "got ' [redacted] '"),  # the key as sent (stripped)
+    ("headers: Authorization: Bearer sk-other-key", [], "headers: Authorization: Bearer [redacted]"),
+    ('{"authorization": "Basic dXNlcjpwYXNz"}', [], '{"authorization": "Basic [redacted]"}'),
+    ("x-api-key: abc123, next", [], "x-api-key: [redacted], next"),
+    ("sent Bearer abc.def", [], "sent Bearer [redacted]"),
+    ("masked sk-****************wxyz", [], "masked sk-****"),
+])
+def test_redact_removes_keys_of_any_length_and_echoed_credentials(text: str, keys: list[str | None],
+                                                                  expected: str) -> None:
+    assert redact(text, keys) == expected
+
+
+def test_fake_server_trickle_directive_paces_the_body() -> None:
+    from audit.fakeserver import decide
+
+    reply = decide("trickle", "0.25", 1, "m", "text")
+    assert reply.pace == 0.25 and reply.delay == 0 and json.loads(reply.body)["choices"]

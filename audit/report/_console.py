@@ -1,0 +1,65 @@
+"""The headline as a terminal table: what ``refusal-audit run`` and ``python -m flows.sharding``
+print at the end of a run. Takes plain data (a flow's result: ``run_id``, ``run_dir`` and the
+``headline`` rows of summary.csv), so the CLI and the flows share it without importing each other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["print_headline", "short_method", "upper_bound_lines"]
+
+
+def print_headline(result: Mapping[str, Any]) -> None:
+    """The headline figures with their intervals, and where the report is."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"run {result['run_id']}")
+    for col in ("target", "metric", "estimate", "95% CI", "k/n", "method"):
+        table.add_column(col, no_wrap=col != "target")
+    for r in result["headline"]:
+        table.add_row(str(r["target"]), str(r["metric"]), _pct(r["estimate"]),
+                      f"{_pct(r['ci_low'])} – {_pct(r['ci_high'])}", f"{_int(r['k'])}/{_int(r['n'])}",
+                      short_method(str(r["method"])))
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    for line in upper_bound_lines(result["headline"]):
+        console.print(line)
+    console.print(f"report: {Path(result['run_dir']) / 'report.html'}")
+
+
+def upper_bound_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What a zero (or near-zero) count means: the exact one-sided 95% upper bound."""
+    from audit.stats._intervals import cp_upper_bound
+
+    out = []
+    for r in rows:
+        k, n = r.get("k"), r.get("n")
+        if str(r["metric"]).startswith(("refusal_rate", "asymmetric")) and n and k == 0:
+            bound = cp_upper_bound(0, float(n))
+            out.append(f"{r['target']}: {r['metric']} 0 of {int(n)}: below {bound:.1%} with 95% confidence "
+                       f"(exact one-sided bound)")
+    return out
+
+
+def short_method(method: str) -> str:
+    """The interval's name without its notes ('kg-cp(topic; deff=1 assumed…)' → 'kg-cp(topic)')."""
+    return re.sub(r";[^)]*\)", ")", method)
+
+
+def _int(x: Any) -> str:
+    try:
+        return f"{float(x):g}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def _pct(x: Any) -> str:
+    try:
+        return f"{float(x):.1%}"
+    except (TypeError, ValueError):
+        return "—"
