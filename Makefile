@@ -9,11 +9,17 @@ $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-# The local model extra builds llama-cpp-python from source (about 6 minutes on 2 cores). It is
-# built for a portable x86-64 (AVX2/FMA/F16C) rather than -march=native: a native build on a CPU
-# that reports AMX/AVX-512 crashed in libggml-cpu (general protection fault) on the first token.
+# The local model extra builds llama-cpp-python from source (PyPI has no wheel for it, nor for
+# any other OpenAI-compatible llama.cpp server): 5-6 minutes on 2 quiet cores, 20 when they are
+# shared with other builds (docs/local-model.md). It is built for a portable x86-64
+# (AVX2/FMA/F16C) rather than -march=native: a native build on a CPU that reports AMX/AVX-512
+# crashed in libggml-cpu (general protection fault) on the first token.
+# -DLLAVA_BUILD=OFF skips the multimodal library (mtmd/clip), which the text-only demo never
+# loads: 140 compile steps instead of 193. llama.cpp's tests, tools, examples and server are off
+# already when llama-cpp-python builds it (LLAMA_STANDALONE is off); ninja uses every core.
 # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build.
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DLLAVA_BUILD=OFF
 LLAMA := 'llama-cpp-python[server]>=0.3.2,<0.4'
 
 $(VENV)/.installed-llama: | $(VENV)/bin/python

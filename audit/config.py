@@ -7,10 +7,11 @@ environment variable that holds it (``api_key_env``), and the entry point reads 
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -119,6 +120,8 @@ class AuditConfig(BaseModel):
     samples: int = Field(default=1, ge=1, le=100, description="Samples per prompt (for temperature > 0).")
     sample_pairs: int | None = Field(default=None, ge=1, description="Audit a stratified sample of N pairs.")
     sample_controls: int | None = Field(default=None, ge=0, description="Controls of each kind in a sample.")
+    limit: int | None = Field(default=None, ge=1, description=(
+        "Audit only the first N prompts of the file (after sample_pairs); a pair cut by the limit is completed."))
     seed: int = Field(default=0, description="Seed for sampling.")
     classifier: str = Field(default="rules", description="rules, judge or ensemble.")
     judge: JudgeSettings | None = Field(default=None, description="Judge settings for judge/ensemble.")
@@ -132,6 +135,9 @@ class AuditConfig(BaseModel):
     drift_alpha: float | None = Field(default=0.05, gt=0, lt=1, description=(
         "Fail a run when a metric changed significantly since the previous run of the same target "
         "and prompt set; None turns that alert off."))
+    drift_fail_on: Literal["any", "increase", "decrease"] = Field(default="any", description=(
+        "Which significant change since the previous run fails the run: any (either direction), "
+        "increase (a rate rose) or decrease (a rate fell)."))
     thresholds: dict[str, float] = Field(default_factory=dict, description="e.g. max_refusal_rate = 0.02.")
 
     @field_validator("classifier")
@@ -216,10 +222,28 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
     path = Path(path) if path is not None else None
     data = read_toml(path) if path else {}
     where = str(path) if path else "options"
-    config = build_config(merge_overrides(data, overrides or {}, target_overrides or {}), where)
+    merged = merge_overrides(data, overrides or {}, target_overrides or {})
+    merged["targets"] = [default_base_url(t, where) for t in merged["targets"]]
+    config = build_config(merged, where)
     if not config.targets:
         raise ConfigError("no target: give --base-url and --model, or a [[targets]] table in the config file")
     labels = [t.label for t in config.targets]
     if len(set(labels)) != len(labels):
         raise ConfigError(f"{where}: two targets share the name {labels} — give each a distinct 'name'")
     return config
+
+
+BASE_URL_ENV = "OPENAI_BASE_URL"
+"""The environment variable the OpenAI SDK reads when no base URL is given; so do we."""
+
+
+def default_base_url(target: Any, where: str) -> Any:
+    """A target without ``base_url`` gets ``$OPENAI_BASE_URL`` (as the OpenAI SDK does);
+    without either, a ConfigError naming the flag, the config key and the variable."""
+    if not isinstance(target, dict) or target.get("base_url") is not None:
+        return target
+    if env := os.environ.get(BASE_URL_ENV, "").strip():
+        return {**target, "base_url": env}
+    name = target.get("name") or target.get("model") or "the target"
+    raise ConfigError(f"{where}: no base URL for {str(name)[:60]!r} — give --base-url URL (or base_url in "
+                      f"its [[targets]] table, or set {BASE_URL_ENV})")

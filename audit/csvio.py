@@ -222,6 +222,12 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def write_csv_to(df: pd.DataFrame, fh: IO[str]) -> None:
+    """``write_csv`` to an open text stream (e.g. stdout for ``-o -``): neutralised, not atomic."""
+    _write_frame(df, fh, header=True)
+    fh.flush()
+
+
 class CsvWriter:
     """``write_csv`` chunk by chunk: a CSV too big to hold as one frame, written as frames.
 

@@ -106,9 +106,11 @@ def report_task(plan: pl.RunPlan) -> str:
 
 @task(name="drift", **TASK_OPTS)
 def drift_task(plan: pl.RunPlan) -> dr.DriftReport:
-    """Compare with the previous run of each target on the same prompt set; write drift.csv."""
+    """Compare with the previous run of each target (same model and endpoint) on the same prompt
+    set; write drift.csv."""
     alpha = getattr(plan.config, "drift_alpha", dr.DEFAULT_ALPHA)
-    report = dr.check_drift(plan.run_dir, plan.config.thresholds, alpha=alpha)
+    report = dr.check_drift(plan.run_dir, plan.config.thresholds, alpha=alpha,
+                            fail_on=getattr(plan.config, "drift_fail_on", "any"))
     dr.write_drift(report, plan.run_dir)
     updates: dict[str, Any] = {"drift": {"alerts": report.alerts, "notes": report.notes}}
     if report.alerts and pl.read_run_json(plan.run_dir).get("result") == "completed":
@@ -217,7 +219,8 @@ async def audit_flow(config: dict[str, Any] | None = None, resume_dir: str | Non
         config: the configuration (``AuditConfig`` fields, no keys); with ``config_file``, overrides.
         resume_dir: a run folder to resume (send only what its journal lacks).
         run_id: the run folder's name (default: UTC time + target).
-        show_progress: draw a terminal progress bar.
+        show_progress: show progress: a bar on a terminal, a plain line every few seconds when
+            stderr is not a terminal (a redirected log).
         config_file: a TOML config file, read by the flow run (relative to its working directory).
         check_drift: compare with the previous run of each target on the same prompt set.
         concurrency_limit: a Prefect global concurrency limit; each batch holds one slot.
@@ -272,9 +275,10 @@ def _flow_run_id() -> str | None:
 
 
 def _progress_bar(total: int, done: int) -> Any:
-    from audit_flows.progress import ProgressBar
+    """A rich bar on a terminal; a plain line every few seconds when stderr is not one."""
+    from audit_flows.progress import progress_reporter
 
-    return ProgressBar(total=total, done=done)
+    return progress_reporter(total, done)
 
 
 USAGE = "usage: python flows/audit_flow.py CONFIG.toml   (a refusal-audit TOML config; see audit.example.toml)"

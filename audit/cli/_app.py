@@ -5,11 +5,13 @@ Exit codes: 0 ok, 1 the audit failed a threshold, 2 a usage or configuration err
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 import typer
 
+from audit.cli._interrupt import Interrupted, Terminated, catch_sigterm
 from audit.errors import AuditError
 
 # typer 0.29 vendors its own click (typer._click) and raises typer.Exit/typer.Abort:
@@ -34,6 +36,7 @@ def build_app() -> typer.Typer:
     from audit.cli import _prompts as cli_prompts
     from audit.cli import _report as cli_report
     from audit.cli import _run as cli_run
+    from audit.cli import _runs as cli_runs
     from audit.cli import _schedule as cli_schedule
     from audit.cli import _stats as cli_stats
 
@@ -44,25 +47,57 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for module in (cli_run, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local, cli_schedule):
+    app.callback()(version_option)
+    for module in (cli_run, cli_runs, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local, cli_schedule):
         module.register(app)
     return app
+
+
+def show_version(value: bool) -> None:
+    """``--version``: print the version and exit 0."""
+    if value:
+        from audit import __version__
+
+        typer.echo(f"refusal-audit {__version__}")
+        raise typer.Exit(0)
+
+
+def version_option(
+    version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Audit LLMs for refusals and viewpoint bias on contested topics."""
 
 
 def start_prefect_early(args: list[str]) -> None:
     """For ``run``: start Prefect's temporary server before the command modules are imported,
     so its boot (about 3 s on another core) overlaps ours; ``run`` picks it up (flows/local_api)."""
-    if args[:1] == ["run"] and not {"--help", "-h"} & set(args):
+    if args[:1] == ["run"] and not {"--help", "-h", "--dry-run"} & set(args):
         from audit_flows import local_api
 
         local_api.start()
 
 
+def quiet_prefect_analytics() -> None:
+    """No telemetry from an audit, and no "Prefect collects anonymous usage data" notice: the
+    server side reads PREFECT_SERVER_ANALYTICS_ENABLED, the client (which prints the notice on
+    a terminal when prefect is first imported) DO_NOT_TRACK. A user's own setting wins."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; show user errors as one line (no traceback) and return the exit code."""
+    quiet_prefect_analytics()
     try:
         start_prefect_early(sys.argv[1:] if argv is None else argv)
         result = build_app()(args=argv, standalone_mode=False)
+    except Interrupted as exc:  # a run stopped by Ctrl-C or SIGTERM: its folder and the --resume command
+        typer.echo(str(exc), err=True)
+        return exc.exit_code
+    except Terminated:
+        typer.echo(INTERRUPTED, err=True)
+        return 143
     except AuditError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         return exc.exit_code
@@ -85,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def entrypoint() -> None:
     """Console-script entry point."""
+    catch_sigterm()  # SIGTERM ends a command as Ctrl-C does: one line, no traceback (exit 143)
     sys.exit(main())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from audit.classify import (
     make_classifier,
 )
 from audit.classify._gold import FORMATS, Evaluation, Kappa, Rate, load_gold_files, score
-from audit.csvio import read_csv, write_csv
+from audit.csvio import read_csv, write_csv, write_csv_to
 from audit.errors import ConfigError, InputError
 
 Opt = typer.Option
@@ -210,7 +211,7 @@ def print_evaluation(pooled: Evaluation, per_file: Sequence[Evaluation], clf: Cl
 # ------------------------------------------------------------------------ classify
 def classify_command(
     infile: Annotated[Path, typer.Argument(help="CSV with a prompt and a response column.")],
-    output: Annotated[Path, Opt("-o", "--output", help="Where to write the labelled CSV.")],
+    output: Annotated[Path, Opt("-o", "--output", help="Where to write the labelled CSV ('-': stdout).")],
     prompt_column: Annotated[str, Opt(help="Column holding the prompts.")] = "prompt",
     response_column: Annotated[str, Opt(help="Column holding the responses.")] = "response",
     classifier: ClassifierOpt = "rules",
@@ -234,10 +235,15 @@ def classify_command(
                              answer_column=response_column, classify_truncated=classify_truncated)
     finally:
         _close(clf)
-    write_csv(out, output)
+    to_stdout = str(output) == "-"
+    if to_stdout:
+        write_csv_to(out, sys.stdout)
+    else:
+        write_csv(out, output)
     counts = out["label"].value_counts()
     summary = ", ".join(f"{lab} {counts[lab]}" for lab in counts.index)
-    _console().print(f"{len(out)} responses labelled ({summary}) → {output}", markup=False)
+    Console(highlight=False, soft_wrap=False, stderr=to_stdout).print(
+        f"{len(out)} responses labelled ({summary}) → {'stdout' if to_stdout else output}", markup=False)
     return 0
 
 

@@ -22,6 +22,14 @@ Opt = typer.Option
 DEMO_TARGET = "smollm2-135m"
 """The target name the demo's reports show."""
 
+# The demo's size, to finish in about 5 minutes on 2 shared cores (docs/local-model.md, "The
+# demo"): 100 pairs keep the contested figures meaningful (0 of 200 answers is below 1.5% with
+# 95% confidence); the controls are a sample of each kind; a refusal shows in an answer's first
+# sentence, so a 32-token prefix is enough to classify.
+DEMO_PAIRS = 100
+DEMO_CONTROLS = 20
+DEMO_MAX_TOKENS = 32
+
 
 def serve_local(
     port: Annotated[int, Opt(help="TCP port on 127.0.0.1; 0 picks a free one.")] = 0,
@@ -49,12 +57,15 @@ def serve_local(
 
 
 def demo(
-    pairs: Annotated[int, Opt(min=1, help="Mirrored pairs to sample.")] = 100,
-    controls: Annotated[int | None, Opt(min=0, help="Controls of each kind (default: all of them).")] = None,
-    max_tokens: Annotated[int, Opt(min=1, help="Maximum tokens per answer.")] = 64,
+    pairs: Annotated[int, Opt("--sample-pairs", "--pairs", min=1, help="Mirrored pairs to sample (as run "
+                              "--sample-pairs and TOML sample_pairs).")] = DEMO_PAIRS,
+    controls: Annotated[int | None, Opt(min=0, help=f"Controls of each kind, sampled (default {DEMO_CONTROLS}; "
+                                                    "--all-controls: every one).")] = None,
+    all_controls: Annotated[bool, Opt(help="Audit every control of each kind (slower).")] = False,
+    max_tokens: Annotated[int, Opt(min=1, help="Maximum tokens per answer.")] = DEMO_MAX_TOKENS,
     prompts: Annotated[str, Opt(help="Prompt set JSONL.")] = "prompts/contested-v1.jsonl",
     reports_dir: Annotated[str, Opt(help="Where the run folder goes.")] = "reports",
-    progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
+    progress: Annotated[bool, Opt(help="Show progress: a bar on a terminal, a line every 5 s in a log.")] = True,
 ) -> int:
     r"""Audit the bundled SmolLM2-135M-Instruct model end to end: no key, no network.
 
@@ -65,13 +76,15 @@ def demo(
     from audit import run as pipeline
     from audit.cli._run import execute
 
-    if controls is None:  # every control of each kind (the built-in set has 56 and 60)
+    if all_controls:  # every control of each kind (the built-in set has 56 and 60)
         from collections import Counter
 
         from audit.prompts._schema import load_prompt_set
 
         kinds = Counter(p.kind for p in load_prompt_set(prompts).prompts if p.kind != "contested")
         controls = max(kinds.values(), default=0)
+    elif controls is None:
+        controls = DEMO_CONTROLS
     port = free_port()
     config = demo_config(port, pairs, controls, max_tokens, prompts, reports_dir)
     plan = pipeline.plan_run(config)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -11,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from audit.cli import _interrupt as interrupt
+from audit.cli._runs import print_dry_run, print_run_summary
 from audit.config import AuditConfig, load_config
 from audit.errors import ConfigError, ThresholdError
 from audit.report._console import print_headline
@@ -26,7 +27,8 @@ def register(app: typer.Typer) -> None:
 
 def run(
     config_file: Annotated[Path | None, typer.Argument(help="TOML config file (flags override it).")] = None,
-    base_url: Annotated[str | None, Opt(help="Endpoint base URL, e.g. http://127.0.0.1:8000/v1.")] = None,
+    base_url: Annotated[str | None, Opt(help="Endpoint base URL, e.g. http://127.0.0.1:8000/v1 (default: "
+                                             "$OPENAI_BASE_URL, as the OpenAI SDK).")] = None,
     model: Annotated[str | None, Opt(help="Model name to audit.")] = None,
     name: Annotated[str | None, Opt(help="Short target name for reports (default: the model).")] = None,
     prompts: Annotated[str | None, Opt(help="Prompt set JSONL (default prompts/contested-v1.jsonl).")] = None,
@@ -36,8 +38,11 @@ def run(
     timeout: Annotated[float | None, Opt(help="Seconds a request attempt may take as a whole (default 60).")] = None,
     api_key_env: Annotated[str | None, Opt(help="Env variable holding the API key (default OPENAI_API_KEY).")] = None,
     samples: Annotated[int | None, Opt(help="Samples per prompt (temperature > 0).")] = None,
-    sample: Annotated[int | None, Opt(help="Audit a stratified sample of N pairs (pairs kept whole).")] = None,
-    seed: Annotated[int | None, Opt(help="Seed for --sample.")] = None,
+    sample_pairs: Annotated[int | None, Opt("--sample-pairs", "--sample", help="Audit a stratified sample of N "
+                                            "pairs (pairs kept whole; TOML sample_pairs).")] = None,
+    seed: Annotated[int | None, Opt(help="Seed for --sample-pairs.")] = None,
+    limit: Annotated[int | None, Opt(min=1, help="Only the first N prompts of the file (a pair cut in half "
+                                                 "is completed: N + 1 at most).")] = None,
     classify_truncated: Annotated[bool | None, Opt(help="Classify the prefix of answers cut at max_tokens.")] = None,
     max_error_rate: Annotated[float | None, Opt(help="Fail the run (exit 1) above this share of API errors "
                                                      "(default 0.05; 1 never fails).")] = None,
@@ -51,14 +56,16 @@ def run(
     resume: Annotated[Path | None, Opt(help="Resume this run folder: send only what its journal lacks (its settings "
                                             "come from its run.json; --classifier and --judge-* correct them).")] = None,
     retry_errors: Annotated[bool, Opt(help="With --resume: also re-send requests that ended in an API error.")] = False,
-    progress: Annotated[bool, Opt(help="Show a progress bar.")] = True,
+    progress: Annotated[bool, Opt(help="Show progress: a bar on a terminal, a line every 5 s in a log.")] = True,
+    dry_run: Annotated[bool, Opt(help="Print what would be sent (requests, estimated tokens); send nothing.")] = False,
+    json_out: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout (the table goes to stderr).")] = False,
 ) -> int:
     """Audit an OpenAI-compatible endpoint for refusals and asymmetric refusals.
 
     Writes reports/<run-id>/ (journal, CSVs, run.json, report.html) and prints the headline.
     The API key is read from the environment variable named by --api-key-env; never pass it as a flag.
     """
-    overrides = {"prompts": prompts, "samples": samples, "sample_pairs": sample, "seed": seed,
+    overrides = {"prompts": prompts, "samples": samples, "sample_pairs": sample_pairs, "seed": seed, "limit": limit,
                  "classify_truncated": classify_truncated, "max_error_rate": max_error_rate,
                  "reports_dir": reports_dir}
     target = {"base_url": base_url, "model": model, "name": name, "concurrency": concurrency,
@@ -67,14 +74,16 @@ def run(
     judge = {"base_url": judge_base_url, "model": judge_model, "api_key_env": judge_api_key_env}
     classify = {"classifier": classifier, "judge": judge}
     if resume is not None:
-        if config_file or run_id or any(v is not None for v in (*overrides.values(), *target.values())):
+        if config_file or run_id or dry_run or any(v is not None for v in (*overrides.values(), *target.values())):
             raise ConfigError("--resume takes the run folder only (its settings are in its run.json), and "
                               "--classifier and --judge-* options to correct how its answers are labelled")
-        return execute(None, str(resume), None, progress, retry_errors=retry_errors, changes=resume_changes(classify))
+        return execute(None, str(resume), None, progress, retry_errors, resume_changes(classify), json_out)
     if retry_errors:
         raise ConfigError("--retry-errors goes with --resume RUN_DIR")
     config = load_config(config_file, {**overrides, **classify}, target)
-    return execute(config, None, run_id, progress)
+    if dry_run:
+        return print_dry_run(config, json_out)
+    return execute(config, None, run_id, progress, json_out=json_out)
 
 
 def resume_changes(classify: dict[str, Any]) -> dict[str, Any]:
@@ -85,13 +94,14 @@ def resume_changes(classify: dict[str, Any]) -> dict[str, Any]:
 
 
 def execute(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool,
-            retry_errors: bool = False, changes: dict[str, Any] | None = None) -> int:
+            retry_errors: bool = False, changes: dict[str, Any] | None = None, json_out: bool = False) -> int:
     """Run the Prefect flow locally and print the headline; ``changes``: corrected classifier
     and judge settings for a resumed run (recorded in its run.json once they pass the checks).
     A resumed run folder is locked from the checks to the reports (``RunFolderBusy``, exit 2,
-    when another process is sending to it)."""
+    when another process is sending to it). ``json_out``: the headline table goes to stderr and
+    a JSON summary of the run to stdout (``run --json``)."""
     with resume_lock(resume_dir):
-        return run_flow(config, resume_dir, run_id, progress, retry_errors, changes)
+        return run_flow(config, resume_dir, run_id, progress, retry_errors, changes, json_out)
 
 
 def resume_lock(resume_dir: str | None) -> contextlib.AbstractContextManager[None]:
@@ -105,8 +115,8 @@ def resume_lock(resume_dir: str | None) -> contextlib.AbstractContextManager[Non
 
 
 def run_flow(config: AuditConfig | None, resume_dir: str | None, run_id: str | None, progress: bool,
-             retry_errors: bool = False, changes: dict[str, Any] | None = None) -> int:
-    """Check, then run the Prefect flow locally and print the headline."""
+             retry_errors: bool = False, changes: dict[str, Any] | None = None, json_out: bool = False) -> int:
+    """Check, then run the Prefect flow locally and print the headline (and the JSON summary)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry from an audit
     from audit_flows import local_api
 
@@ -115,20 +125,46 @@ def run_flow(config: AuditConfig | None, resume_dir: str | None, run_id: str | N
     from audit_flows.audit_flow import audit_flow
 
     params: dict[str, Any] = {"config": config.public_dict() if config else None, "resume_dir": resume_dir,
-                              "run_id": run_id, "show_progress": progress and sys.stderr.isatty(),
+                              "run_id": run_id, "show_progress": progress,
                               "retry_errors": retry_errors}
     if api is not None:
         warm_up()  # while the temporary server boots (the CLI would otherwise wait idle)
     api = local_api.ready(api)
     try:
+        folder = run_folder(config, resume_dir, params)  # an interruption names it
         with local_api.settings(api):
-            result = asyncio.run(audit_flow(**params))
+            result = interrupt.run(audit_flow(**params), folder)
     except ThresholdError:
-        print_warnings(print_saved_headline(resume_dir, config, run_id))
+        with table_stream(json_out):
+            folder = print_saved_headline(resume_dir, config, params["run_id"])
+        print_warnings(folder)
+        if json_out:
+            print_run_summary(folder)
         raise
-    print_headline(result)
+    with table_stream(json_out):
+        print_headline(result)
     print_warnings(Path(result["run_dir"]))
+    if json_out:
+        print_run_summary(Path(result["run_dir"]))
     return 0
+
+
+def run_folder(config: AuditConfig | None, resume_dir: str | None, params: dict[str, Any]) -> Path:
+    """The run's folder, known before the flow starts (so that an interruption can name it): a
+    new run gets its run id here rather than in the flow."""
+    if resume_dir:
+        return Path(resume_dir)
+    from audit.config import safe_name
+    from audit.run._plan import new_run_id
+
+    assert config is not None
+    params["run_id"] = params.get("run_id") or new_run_id(config)
+    return Path(config.reports_dir) / safe_name(params["run_id"], 80)
+
+
+def table_stream(json_out: bool) -> contextlib.AbstractContextManager[Any]:
+    """Where the headline table goes: stdout, or stderr when stdout carries ``--json``."""
+    return contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
 
 
 def print_warnings(folder: Path) -> None:

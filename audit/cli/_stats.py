@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -48,18 +48,23 @@ def _units_needed(claim: Claim, expected: float, power: float, alpha: float) -> 
 
 
 def _plan_lines(claim: Claim, expected: float, need: int, plan: pw.DesignPlan,
-                power: float) -> list[str]:
+                power: float, held: int | None = None) -> list[str]:
     """The text printed by ``plan`` for a claim."""
     unit = claim.unit
     return [
         f"claim: {claim.text}   expected rate: {expected:.2%}   power: {power:.0%}",
         f"{unit} needed without clustering: {need:,}",
-        *_layout_lines(unit, plan),
+        *_layout_lines(unit, plan, held=held),
     ]
 
 
-def _layout_lines(unit: str, plan: pw.DesignPlan, each: str = "") -> list[str]:
-    """The design-effect, prompt and topic lines of a plan."""
+def _layout_lines(unit: str, plan: pw.DesignPlan, each: str = "", held: int | None = None) -> list[str]:
+    """The design-effect, prompt and topic lines of a plan; a warning on stderr when the plan
+    needs more pairs than the prompt set (``held``) holds."""
+    if held is not None and plan.pairs > held:
+        typer.secho(f"warning: the plan needs {plan.pairs:,} mirrored pairs{each} but the prompt set holds "
+                    f"{held:,}: use more samples per prompt (--samples, temperature > 0), a larger set, "
+                    "or accept less power", err=True, fg="yellow")
     return [
         f"{unit} needed{each} with design effect {plan.design_effect:g}: {plan.units:,}",
         (f"prompts needed{each}: {plan.prompts:,} ({plan.pairs:,} mirrored pairs, "
@@ -183,8 +188,11 @@ def plan(
     margin: Annotated[str, typer.Option("--margin", help="equivalence margin for ≈ "
                                         "claims")] = "",
     samples: Annotated[int, typer.Option("--samples", help="samples per prompt")] = 1,
-    templates: Annotated[int, typer.Option("--templates", help="templates (pairs) per "
-                                           "topic")] = 6,
+    templates: Annotated[int | None, typer.Option("--templates", help="templates (pairs) per "
+                                                  "topic (default: --prompts' own, else 6)")] = None,
+    prompts: Annotated[str | None, typer.Option("--prompts", help="the prompt set to plan for: "
+                                                "its templates per topic, and a warning when "
+                                                "it holds too few pairs")] = None,
 ) -> None:
     """How many prompts an audit needs to settle a claim, or to tell two models apart.
 
@@ -193,16 +201,33 @@ def plan(
     design effect of your topics × templates × samples design (methods note §2) with --deff,
     or --pilot a finished run to read it (and the expected rate) from its summary.csv.
     """
-    _check_plan_options(claim, compare_to, power, alpha, deff, samples, templates, discordant,
+    _check_plan_options(claim, compare_to, power, alpha, deff, samples, templates or 1, discordant,
                         paired)
+    shape, head = _set_shape(prompts, templates)
     if compare_to:
         lines = _comparison_plan(compare_to, expected, deff, pilot, target, metric, paired,
-                                 discordant, power, alpha, samples, templates)
+                                 discordant, power, alpha, samples, shape)
     else:
         lines = _claim_plan(claim, margin, expected, deff, pilot, target, power, alpha, samples,
-                            templates)
-    for line in lines:
+                            shape)
+    for line in head + lines:
         typer.echo(line)
+
+
+def _set_shape(prompts: str | None, templates: int | None) -> tuple[tuple[int, int | None], list[str]]:
+    """(templates per topic, pairs held) for ``plan``, and a line describing the prompt set:
+    --templates when given, else the set's mirrored pairs per topic (rounded), else 6."""
+    if prompts is None:
+        return (templates or 6, None), []
+    from audit.prompts._schema import load_prompt_set
+
+    prompt_set = load_prompt_set(prompts)
+    pairs = {(p.topic, p.pair_id) for p in prompt_set.prompts if p.pair_id is not None}
+    topics = len({topic for topic, _ in pairs})
+    per_topic = max(1, round(len(pairs) / topics)) if topics else 1
+    line = (f"prompt set {prompt_set.name}: {len(pairs):,} mirrored pairs over {topics:,} topics "
+            f"({per_topic} templates per topic)")
+    return (templates or per_topic, len(pairs)), [line]
 
 
 def _check_plan_options(claim: str, compare_to: str, power: float, alpha: float,
@@ -222,8 +247,9 @@ def _check_plan_options(claim: str, compare_to: str, power: float, alpha: float,
 
 def _comparison_plan(compare_to: str, expected: str, deff: float | None, pilot: Path | None,
                      target: str | None, metric: str, paired: bool, discordant: str,
-                     power: float, alpha: float, samples: int, templates: int) -> list[str]:
-    """The lines ``plan --compare-to`` prints: a two-rate comparison and its layout."""
+                     power: float, alpha: float, samples: int, shape: tuple[int, int | None]) -> list[str]:
+    """The lines ``plan --compare-to`` prints: a two-rate comparison and its layout
+    (``shape``: templates per topic, and the pairs the prompt set holds if known)."""
     from audit.stats import _power as pw
 
     rate, design, lines = _rate_and_deff(expected, deff, pilot, metric, target)
@@ -233,15 +259,15 @@ def _comparison_plan(compare_to: str, expected: str, deff: float | None, pilot: 
                           "size can tell equal rates apart")
     more, need = _comparison_lines(metric, rate, other, paired, discordant, power, alpha)
     unit = "pairs" if metric.startswith(("asymmetric", "only_", "both_")) else "answers"
-    layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
+    layout = pw.plan_design(need, deff=design, samples=samples, templates=shape[0],
                             unit=unit)
     each = "" if paired else " per model"
-    return lines + more + _layout_lines(unit, layout, each)
+    return lines + more + _layout_lines(unit, layout, each, shape[1])
 
 
 def _claim_plan(claim: str, margin: str, expected: str, deff: float | None, pilot: Path | None,
                 target: str | None, power: float, alpha: float, samples: int,
-                templates: int) -> list[str]:
+                shape: tuple[int, int | None]) -> list[str]:
     """The lines ``plan --claim`` prints: the sample size that settles the claim, and its layout."""
     from audit.stats import _power as pw
     from audit.stats._claims import parse_claim
@@ -250,9 +276,9 @@ def _claim_plan(claim: str, margin: str, expected: str, deff: float | None, pilo
     parsed = parse_claim(claim, margin=margin_value)
     rate, design, lines = _rate_and_deff(expected, deff, pilot, parsed.metric, target)
     need = _units_needed(parsed, rate, power, alpha)
-    layout = pw.plan_design(need, deff=design, samples=samples, templates=templates,
+    layout = pw.plan_design(need, deff=design, samples=samples, templates=shape[0],
                             unit=parsed.unit)
-    return lines + _plan_lines(parsed, rate, need, layout, power)
+    return lines + _plan_lines(parsed, rate, need, layout, power, shape[1])
 
 
 def _read_run(folder: Path) -> pd.DataFrame:
@@ -322,13 +348,31 @@ def compare(
     write_csv(table, output)
     for row in table.itertuples():
         typer.echo(f"{row.metric}: {label_a} {_pct(row.estimate_a)} vs {label_b} "
-                   f"{_pct(row.estimate_b)} ({row.design}) — {row.verdict}")
+                   f"{_pct(row.estimate_b)} ({row.design}) — {row.verdict}{_evidence(row)}")
     typer.echo(f"wrote {output}")
 
 
 def _pct(value: float) -> str:
     """A rate as a percentage; "n/a" when there is none (no units of that kind)."""
     return "n/a" if value is None or math.isnan(value) else f"{value:.2%}"
+
+
+def _evidence(row: Any) -> str:
+    """The difference, its 95% interval and the p-value behind a comparison's verdict."""
+    if any(_missing(v) for v in (row.difference, row.ci_low, row.ci_high)):
+        return ""
+    p = "" if _missing(row.p_value) else f"; p = {row.p_value:.2g} ({row.test})"
+    return (f" (difference {_pts(row.difference)}, 95% CI {_pts(row.ci_low)} to "
+            f"{_pts(row.ci_high)}{p})")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _pts(value: float) -> str:
+    """A difference of rates in percentage points, signed."""
+    return f"{value * 100:+.2f} pp"
 
 
 def register(app: typer.Typer) -> None:

@@ -79,6 +79,40 @@ def lean_metrics(summary: pd.DataFrame, target: str) -> list[dict[str, Any]]:
     return [metric_view(r, []) for r in rows[keep].to_dict("records")]
 
 
+def lean_from_summary(summary: pd.DataFrame, target: str) -> list[Interval]:
+    """summary.csv's per-lean refusal rates as chart rows: the very k, n and interval of the
+    table under the chart (one source, so the chart and the table cannot disagree)."""
+    rows = summary_rows(summary, target)
+    rows = rows[col(rows, "metric").str.match(r"^refusal_rate_lean_.+$")]
+    out = []
+    for row in rows.to_dict("records"):
+        view = metric_view(row, [])
+        if view["estimate"] is None:
+            continue
+        lean = str(row["metric"])[len("refusal_rate_lean_"):]
+        out.append(Interval(lean, view["estimate"], view["ci_low"], view["ci_high"],
+                            note=f"{view['k']}/{view['n']}"))
+    return out
+
+
+def _lean_plot(run: RunFolder, mine: pd.DataFrame, target: str) -> Markup:
+    """Refusals by lean: summary.csv's per-lean rows when it has them, else from pairs.csv."""
+    rows = lean_from_summary(run.summary, target)
+    if rows:
+        scope = next((s for s in col(summary_rows(run.summary, target), "scope")
+                      if s.startswith("valid pairs opposing")), "valid pairs")
+        return interval_plot(
+            rows,
+            title=f"{target}: refusals of each lean's side ({scope}; the rows of the table below)",
+            axis_label="% of that lean's sides refused, with the table's 95% interval",
+        )
+    return interval_plot(
+        by_lean(mine),
+        title=f"{target}: one-sided refusals by lean of the refused side",
+        axis_label="% of valid pairs with this lean where only this side was refused",
+    )
+
+
 def _template_plot(run: RunFolder, pairs: pd.DataFrame, target: str) -> Markup:
     """Asymmetric rate by template: topics.csv's template rows (with BH flags), else from pairs."""
     title = f"{target}: asymmetric refusal rate by template"
@@ -107,11 +141,7 @@ def asymmetry(run: RunFolder, targets: list[str]) -> list[dict[str, Any]]:
         mine = valid[col(valid, "target") == target]
         if mine.empty:
             continue
-        lean = interval_plot(
-            by_lean(mine),
-            title=f"{target}: one-sided refusals by lean of the refused side",
-            axis_label="% of valid pairs with this lean where only this side was refused",
-        )
+        lean = _lean_plot(run, mine, target)
         template = _template_plot(run, mine, target)
         out.append(
             {

@@ -238,7 +238,11 @@ def interval_plot(
     height = top + max(len(rows), 1) * _ROW_H + 74
     bottom = height - 60
     lo, hi = _domain(rows, refs, percent)
+    if percent:  # shares and their differences never leave −100% … 100%
+        lo, hi = max(lo, -1.0), min(hi, 1.0)
     ticks = nice_ticks(lo, hi)
+    if percent:
+        ticks = [t for t in ticks if -1.0 - 1e-9 <= t <= 1.0 + 1e-9] or ticks
     scale = _Scale(ticks[0], ticks[-1], left, _WIDTH - right)
     parts = _open(_WIDTH, height, title)
     parts.append(_text(8, 16, title, "start", 13, ' font-weight="bold"'))

@@ -124,4 +124,5 @@ def _claim_view(row: dict[str, Any]) -> dict[str, Any]:
         "test": row.get("test", ""),
         "p_value": num(row.get("p_value", "")),
         "detail": row.get("detail", ""),
+        "explanation": row.get("explanation", ""),
     }

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["print_headline", "short_method", "upper_bound_lines"]
+__all__ = ["caveat_lines", "claim_lines", "print_headline", "short_method", "upper_bound_lines"]
 
 
 def print_headline(result: Mapping[str, Any]) -> None:
@@ -29,7 +29,47 @@ def print_headline(result: Mapping[str, Any]) -> None:
     console.print(table)
     for line in upper_bound_lines(result["headline"]):
         console.print(line)
-    console.print(f"report: {Path(result['run_dir']) / 'report.html'}")
+    run_dir = Path(result["run_dir"])
+    for line in caveat_lines(run_dir):
+        console.print(f"caveat: {line}", style="yellow", highlight=False, markup=False)
+    for line in claim_lines(run_dir):
+        console.print(line, highlight=False, markup=False)
+    console.print(f"report: {run_dir / 'report.html'}")
+
+
+def claim_lines(run_dir: Path) -> list[str]:
+    """The claim verdicts of claims.csv, each with its plain sentence (``explanation``)."""
+    from audit.csvio import read_csv
+
+    path = run_dir / "claims.csv"
+    try:
+        claims = read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
+    except (OSError, ValueError):
+        claims = None
+    if claims is None or claims.empty:
+        return []
+    out = ["published claims (figures about other models, compared with this audit):"]
+    for r in claims.to_dict("records"):
+        source = f" ({r['source']})" if r.get("source") else ""
+        out.append(f"  {r.get('target', '')}: {r.get('claim', '')}{source}: {r.get('verdict', '')}")
+        if r.get("explanation"):
+            out.append(f"    {r['explanation']}")
+    return out
+
+
+def caveat_lines(run_dir: Path) -> list[str]:
+    """The run's caveats (most answers truncated, harmful controls answered), as in report.html."""
+    import json
+
+    from audit.report._caveats import caveats_of_folder
+
+    try:
+        meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        targets = meta.get("config", {}).get("targets") or []
+        limits = sorted({str(t.get("max_tokens")) for t in targets if t.get("max_tokens")})
+    except (OSError, ValueError, AttributeError):
+        limits = []
+    return caveats_of_folder(run_dir, ", ".join(limits))
 
 
 def upper_bound_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from audit.csvio import truthy
 from audit.report._asymmetry_view import asymmetry
+from audit.report._caveats import caveats
 from audit.report._charts import fmt_value
 from audit.report._format import MAX_TEXT, col, metric_name, num, show_text
 from audit.report._header import header, run_alerts
@@ -36,6 +37,7 @@ def report_context(run: RunFolder, max_pairs: int = MAX_PAIRS) -> dict[str, Any]
     return {
         "h": head,
         "headline": blocks,
+        "caveats": caveats(run.responses, head["truncation"]["max_tokens"]),
         "headline_svg": headline_chart(blocks),
         "summary": summary_table(run),
         "forests": forest_plots(run, targets),
@@ -117,4 +119,13 @@ _FILES += ("comparison.csv", "drift.csv", "run.json", "prompts.jsonl", "response
 
 
 def _present_files(run_dir: Path) -> list[str]:
-    return [n for n in _FILES if (run_dir / n).is_file()]
+    """Every file of the run folder (the contract's files first, then any other, such as the
+    demo's local-server.log or judge.jsonl), but not the page itself or hidden temp files."""
+    try:
+        present = sorted(
+            p.name for p in run_dir.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.name != "report.html"
+        )
+    except OSError:
+        return []
+    return [n for n in _FILES if n in present] + [n for n in present if n not in _FILES]

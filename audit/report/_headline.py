@@ -148,23 +148,40 @@ def headline_chart(blocks: list[dict[str, Any]]) -> Markup:
         for m in block["metrics"]:
             if m["estimate"] is None or not m["chartable"]:
                 continue
-            ref = next((c for c in m["claims"] if c["reference"] is not None), None)
-            rows.append(
-                Interval(
-                    f"{block['target']} · {m['name']}",
-                    m["estimate"],
-                    m["ci_low"],
-                    m["ci_high"],
-                    reference=ref["reference"] if ref else None,
-                    reference_label=ref["reference_label"] if ref else "",
+            # one row per claim, so every claimed value gets its tick (a metric may have two)
+            refs = [c for c in m["claims"] if c["reference"] is not None] or [None]
+            for ref in refs:
+                rows.append(
+                    Interval(
+                        f"{block['target']} · {m['name']}",
+                        m["estimate"],
+                        m["ci_low"],
+                        m["ci_high"],
+                        reference=ref["reference"] if ref else None,
+                        reference_label=ref["reference_label"] if ref else "",
+                    )
                 )
-            )
     return interval_plot(
         rows,
         title="Headline rates with 95% intervals",
         axis_label="rate (% of answers or pairs)",
-        legend="dot = estimate, whiskers = 95% interval, orange tick = published claim",
+        legend="dot = estimate, whiskers = two-sided 95% interval, orange tick = published claim"
+        " (one row per claim)",
     )
+
+
+def extra_cell(column: str, value: object) -> str:
+    """An extra summary.csv cell for display: numbers rounded (the CSV keeps every digit).
+
+    The effective n is shown to the nearest whole unit, as in claims.csv's detail and the
+    claims' sentences (docs/methods.md); other numbers with four significant digits.
+    """
+    n = num(value)
+    if n is None or not math.isfinite(n):
+        return str(value)
+    if column == "n_eff" or n == int(n):
+        return f"{n:,.0f}"
+    return f"{n:.4g}"
 
 
 def summary_table(run: RunFolder) -> dict[str, Any]:
@@ -175,6 +192,6 @@ def summary_table(run: RunFolder) -> dict[str, Any]:
     for row in run.summary.to_dict("records"):
         view = metric_view(row, [])
         view["target"] = row.get("target", "")
-        view["extras"] = [row.get(c, "") for c in extras]
+        view["extras"] = [extra_cell(c, row.get(c, "")) for c in extras]
         rows.append(view)
     return {"extras": extras, "rows": rows}

@@ -224,6 +224,20 @@ def _cell(row: dict[str, Any]) -> str:
     return fmt_value(est) + ci
 
 
+def claim_verdicts(row: dict[str, Any]) -> list[str]:
+    """Each claim of a history row with its verdict ("refusal_rate < 2%: contradicts the claim").
+
+    history.csv joins a metric's claims and their verdicts with " | " in the same order; a
+    verdict is never shown without the claim it judges.
+    """
+    claims = [c for c in str(row.get("claim", "") or "").split(" | ") if c.strip()]
+    verdicts = [v for v in str(row.get("verdict", "") or "").split(" | ") if v.strip()]
+    if len(claims) == len(verdicts):
+        return [f"{c}: {v}" for c, v in zip(claims, verdicts, strict=True)]
+    joined = " | ".join(claims)
+    return [f"{joined}: {' | '.join(verdicts)}"] if verdicts and joined else verdicts
+
+
 def split_alerts(text: str) -> list[str]:
     """The alerts of a history row: breaches first, then drift alerts (each starts "drift: ").
 
@@ -269,9 +283,9 @@ def runs_table(df: pd.DataFrame, reports_root: Path, metrics: list[str]) -> list
                 "sha": str(first.get("prompt_set_sha256", ""))[:12],
                 **_status_cell(first),
                 "cells": [
-                    (_cell(by_metric[m]), str(by_metric[m].get("verdict", "")))
+                    (_cell(by_metric[m]), claim_verdicts(by_metric[m]))
                     if m in by_metric
-                    else ("–", "")
+                    else ("–", [])
                     for m in metrics
                 ],
             }

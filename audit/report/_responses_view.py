@@ -90,14 +90,16 @@ def controls(run: RunFolder, targets: list[str]) -> dict[str, Any]:
     """Did the model refuse the refuse-controls and answer the comply-controls?"""
     resp = run.responses
     kinds = _kind(resp) if not resp.empty else pd.Series(dtype=object)
-    rows, failures = [], []
+    rows, failures, total = [], [], 0
     for target in targets:
         for kind in ("control_refuse", "control_comply"):
             group = resp[(kinds == kind) & (col(resp, "target") == target)] if len(resp) else resp
             if group.empty:
                 continue
             rows.append({"target": target, **_control_row(group, kind)})
-            for rec in _control_failures(group, kind).head(MAX_CONTROL_FAILURES).to_dict("records"):
+            wrong = _control_failures(group, kind)
+            total += len(wrong)
+            for rec in wrong.head(MAX_CONTROL_FAILURES).to_dict("records"):
                 failures.append(
                     {
                         "target": target,
@@ -108,7 +110,7 @@ def controls(run: RunFolder, targets: list[str]) -> dict[str, Any]:
                         "evidence": show_text(rec.get("evidence", ""), 300),
                     }
                 )
-    return {"rows": rows, "failures": failures[:MAX_CONTROL_FAILURES]}
+    return {"rows": rows, "failures": failures[:MAX_CONTROL_FAILURES], "failures_total": total}
 
 
 def non_answers(run: RunFolder, targets: list[str]) -> dict[str, Any]:

@@ -86,8 +86,67 @@ def _overall(summary: pd.DataFrame, target: str, metric: str, percent: bool) -> 
     return [RefLine(value, f"overall {fmt_value(value, percent)}")] if value is not None else []
 
 
+MAX_FOREST_ROWS = 30
+"""More topics than this, or a median below ``MIN_TOPIC_N`` units per topic: no full forest plot
+(a wall of whiskers that span most of the axis), only the flagged topics and a compact table."""
+MIN_TOPIC_N = 5
+
+
+def _is_small(rows_df: pd.DataFrame) -> tuple[bool, float | None]:
+    """(too many or too small topics for a full forest plot, the median units per topic)."""
+    sizes = pd.to_numeric(col(rows_df, "n"), errors="coerce").dropna()
+    median = float(sizes.median()) if len(sizes) else None
+    return len(rows_df) > MAX_FOREST_ROWS or (median is not None and median < MIN_TOPIC_N), median
+
+
+def _table_rows(rows_df: pd.DataFrame, percent: bool) -> list[dict[str, Any]]:
+    """Every topic as a table row, highest estimate first (flagged topics first among equals)."""
+    rows = [_group_interval(r, "topic") for r in rows_df.to_dict("records")]
+    rows.sort(key=lambda r: (-r.estimate, not r.flagged, r.label))
+    return [
+        {
+            "label": r.label,
+            "shown": fmt_value(r.estimate, percent),
+            "ci": f"{fmt_value(r.low, percent)} – {fmt_value(r.high, percent)}"
+            if r.low is not None and r.high is not None
+            else "",
+            "note": r.note,
+            "flagged": r.flagged,
+        }
+        for r in rows
+    ]
+
+
+def _forest(run: RunFolder, rows_df: pd.DataFrame, target: str, metric: str) -> dict[str, Any]:
+    """One target × metric: the forest plot, or for many small topics the flagged ones only."""
+    title = f"{target}: {metric_name(metric)} by topic"
+    svg, flagged, percent = group_plot(rows_df, "topic", title, run.summary, target, metric)
+    small, median = _is_small(rows_df)
+    if small:
+        picked = rows_df[col(rows_df, "flagged").map(truthy)] if "flagged" in rows_df else None
+        svg = (
+            group_plot(picked, "topic", f"{title} (flagged topics only)", run.summary, target,
+                       metric)[0]
+            if picked is not None and len(picked)
+            else Markup("")
+        )
+    return {
+        "target": target,
+        "metric": metric,
+        "name": metric_name(metric),
+        "svg": svg,
+        "flagged": flagged,
+        "percent": percent,
+        "compact": small,
+        "n_topics": len(rows_df),
+        "median_n": f"{median:g}" if median is not None else "?",
+        "table": _table_rows(rows_df, percent) if small else [],
+    }
+
+
 def forest_plots(run: RunFolder, targets: list[str], max_metrics: int = 3) -> list[dict[str, Any]]:
-    """Per target × topic metric: a forest plot sorted by estimate, BH-flagged topics starred."""
+    """Per target × topic metric: a forest plot sorted by estimate, BH-flagged topics starred
+    (for many or small topics: only the flagged ones, and every topic in a compact table)."""
     out: list[dict[str, Any]] = []
     topics = scoped(run.topics, "topic")
     if topics.empty or "topic" not in topics.columns:
@@ -95,22 +154,5 @@ def forest_plots(run: RunFolder, targets: list[str], max_metrics: int = 3) -> li
     for target in targets:
         mine = topics[col(topics, "target").isin([target, ""])]
         for metric in _topic_metrics(mine)[:max_metrics]:
-            svg, flagged, percent = group_plot(
-                mine[col(mine, "metric") == metric],
-                "topic",
-                f"{target}: {metric_name(metric)} by topic",
-                run.summary,
-                target,
-                metric,
-            )
-            out.append(
-                {
-                    "target": target,
-                    "metric": metric,
-                    "name": metric_name(metric),
-                    "svg": svg,
-                    "flagged": flagged,
-                    "percent": percent,
-                }
-            )
+            out.append(_forest(run, mine[col(mine, "metric") == metric], target, metric))
     return out

@@ -51,7 +51,8 @@ def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
 
     refs = claims.load_references(plan.config.references)
     t = metrics.audit_tables(responses, calibration=read_calibration(plan.config.calibration), compact_pairs=True)
-    return Tables(summary=t.summary, pairs=t.pairs, topics=t.topics, claims=claims.evaluate_claims(t.summary, refs))
+    return Tables(summary=t.summary, pairs=t.pairs, topics=t.topics, claims=claims.evaluate_claims(
+        t.summary, refs, models={x.label: x.model for x in plan.config.targets}))
 
 
 def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:

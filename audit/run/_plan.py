@@ -45,21 +45,37 @@ class RunPlan:
 
 
 def new_run_id(config: AuditConfig, now: datetime | None = None) -> str:
-    """UTC timestamp + short target name, safe as a folder name."""
+    """UTC timestamp + short target names, safe as a folder name: ``<stamp>-a``,
+    ``<stamp>-a-vs-b``, ``<stamp>-a-vs-b-vs-c``, ``<stamp>-a-vs-b-and-2-more``."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     names = [t.label for t in config.targets]
-    short = safe_name(names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}", 32)
-    return f"{stamp}-{short}"
+    if len(names) == 1:
+        return f"{stamp}-{safe_name(names[0], 32)}"
+    shown = names if len(names) <= 3 else names[:2]
+    short = "-vs-".join(safe_name(n, 48 // len(shown)) for n in shown)
+    more = f"-and-{len(names) - len(shown)}-more" if len(names) > len(shown) else ""
+    return f"{stamp}-{short}{more}"
 
 
 def select_prompts(config: AuditConfig, prompt_set: PromptSet) -> tuple[Prompt, ...]:
-    """All prompts, or a stratified pair-keeping sample when ``sample_pairs`` is set."""
-    if config.sample_pairs is None:
-        return prompt_set.prompts
-    from audit.prompts._sampling import sample_pairs
+    """All prompts, or a stratified pair-keeping sample when ``sample_pairs`` is set; then the
+    first ``limit`` of them (``first_prompts``)."""
+    prompts = prompt_set.prompts
+    if config.sample_pairs is not None:
+        from audit.prompts._sampling import sample_pairs
 
-    return tuple(sample_pairs(prompt_set, config.sample_pairs, seed=config.seed,
-                              n_controls=config.sample_controls))
+        prompts = tuple(sample_pairs(prompt_set, config.sample_pairs, seed=config.seed,
+                                     n_controls=config.sample_controls))
+    return prompts if config.limit is None else first_prompts(prompts, config.limit)
+
+
+def first_prompts(prompts: tuple[Prompt, ...], limit: int) -> tuple[Prompt, ...]:
+    """The first ``limit`` prompts in file order, pairs kept whole: a pair the limit cuts in
+    half is completed with its other side (so ``limit`` + 1 prompts at most when it is odd)."""
+    head = prompts[:limit]
+    cut = {p.pair_id for p in head if p.pair_id is not None}
+    kept = {p.id for p in head}
+    return head + tuple(p for p in prompts[limit:] if p.pair_id in cut and p.id not in kept)
 
 
 def inside(root: Path, child: Path) -> bool:

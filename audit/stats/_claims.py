@@ -43,7 +43,7 @@ __all__ = [
 
 CLAIMS_COLUMNS = ["target", "claim", "source", "metric", "estimate", "ci_low", "ci_high", "test",
                   "p_value", "verdict", "detail", "reference", "margin", "k", "n", "n_eff",
-                  "design_effect", "more_needed"]
+                  "design_effect", "more_needed", "explanation"]
 CONSISTENT = "consistent with the claim"
 CONTRADICTS = "contradicts the claim"
 _RELATIONS = {"<": "<", "<=": "<", ">": ">", ">=": ">", "≈": "≈", "~": "≈", "=": "≈", "==": "≈"}
@@ -207,6 +207,8 @@ class _Counts:
     n: float
     design_effect: float
     clusters: int
+    n_eff: float = float("nan")
+    """The summary row's effective n (the one of its 95% interval), when it has one."""
 
 
 def _summary_of(data: pd.DataFrame | Mapping[str, Sequence[float]], confidence: float
@@ -240,17 +242,24 @@ def _counts(summary: pd.DataFrame, target: str, metric: str) -> _Counts | None:
     deff = float(row.get("design_effect", float("nan")))
     clusters = row.get("clusters", 0)
     clusters = 0 if pd.isna(clusters) else int(clusters)
-    return _Counts(float(row["k"]), float(row["n"]), deff, clusters)
+    n_eff = pd.to_numeric(row.get("n_eff", float("nan")), errors="coerce")
+    return _Counts(float(row["k"]), float(row["n"]), deff, clusters, float(n_eff))
 
 
 def _effective(c: _Counts, alpha: float) -> tuple[float, float]:
-    """Effective count and size (x*, n*) for a one-sided test at level α."""
-    from scipy import stats as sps
+    """Effective count and size (x*, n*): one n* per metric, the one of summary.csv.
 
+    n* is the Korn–Graubard size of the metric's two-sided (1 − α) interval (its ``n_eff``
+    column; computed the same way when the summary has none). The one-sided tests at level α
+    reuse it: its t-correction at 1 − α/2 is slightly smaller than one at 1 − α would be, so
+    the verdicts err on the cautious side and every file and page shows the same n*.
+    """
     from audit.stats import _intervals as stats
     if c.n <= 0 or c.clusters < 2:
         return c.k, c.n
-    n_star = stats.effective_n(c.n, c.design_effect, c.clusters, float(sps.norm.ppf(1 - alpha)))
+    n_star = c.n_eff
+    if not (math.isfinite(n_star) and n_star > 0):
+        n_star = stats.effective_n(c.n, c.design_effect, c.clusters, stats._z(1 - alpha))
     return c.k / c.n * n_star, n_star
 
 
@@ -269,8 +278,10 @@ def _more_needed(claim: Claim, p_hat: float, c: _Counts, n_star: float, alpha: f
         need = pw.n_one_sample(p_hat, bound, alternative=side, alpha=alpha, power=power)
     if need is None:
         return None
-    inflation = c.n / n_star if n_star > 0 else 1.0
-    return math.ceil(need * inflation - 1e-9) - int(c.n)
+    # the design effect alone, as ``refusal-audit plan --pilot`` inflates (``plan_design``), so
+    # the n so far plus the further units equal the plan's total
+    deff = max(c.design_effect, 1.0) if math.isfinite(c.design_effect) else 1.0
+    return math.ceil(need * deff - 1e-9) - int(c.n)
 
 
 def _inconclusive(more: int | None, unit: str) -> str:
@@ -315,15 +326,20 @@ def _judge_equivalence(claim: Claim, x: float, n_star: float, alpha: float) -> d
                       f"{_pct(low)}–{_pct(upp)}"}
 
 
-def _evaluate_one(claim: Claim, target: str, c: _Counts | None, alpha: float, power: float
-                  ) -> dict[str, Any]:
+def _evaluate_one(claim: Claim, target: str, c: _Counts | None, alpha: float, power: float,
+                  model: str | None = None) -> dict[str, Any]:
     """One claims.csv row."""
+    from audit.stats import _intervals as stats
+    from audit.stats._claim_words import explain_verdict
+
     row: dict[str, Any] = {"target": target, "claim": claim.text, "source": claim.source,
                            "metric": claim.metric, "reference": claim.value,
                            "margin": claim.margin}
     if c is None or c.n <= 0:
-        return row | {"verdict": "not evaluated — no data for this metric", "detail": "n = 0"}
+        return row | {"verdict": "not evaluated — no data for this metric", "detail": "n = 0",
+                      "explanation": explain_verdict(claim, target, model, "none", None, 1 - alpha)}
     x, n_star = _effective(c, alpha)
+    bounds = (stats.cp_lower_bound(x, n_star, 1 - alpha), stats.cp_upper_bound(x, n_star, 1 - alpha))
     judge = _judge_equivalence if claim.relation == "≈" else _judge_bound
     parts = judge(claim, x, n_star, alpha)
     verdict, more = _verdict(parts, claim, c, n_star, alpha, power)
@@ -331,10 +347,12 @@ def _evaluate_one(claim: Claim, target: str, c: _Counts | None, alpha: float, po
     detail = parts["detail"] + (clustered if c.clusters >= 2 else f"; n {c.n:.0f}")
     if more is not None:
         detail += f"; more needed for {power:.0%} power if the true rate is {_pct(c.k / c.n)}"
+    kind = verdict.split(" ")[0]  # consistent, contradicts or inconclusive
     return row | {"estimate": c.k / c.n, "ci_low": parts["ci_low"], "ci_high": parts["ci_high"],
                   "test": parts["test"], "p_value": parts["p_value"], "verdict": verdict,
                   "detail": detail, "k": c.k, "n": c.n, "n_eff": n_star,
-                  "design_effect": c.design_effect, "more_needed": more}
+                  "design_effect": c.design_effect, "more_needed": more,
+                  "explanation": explain_verdict(claim, target, model, kind, bounds, 1 - alpha)}
 
 
 def _verdict(parts: dict[str, Any], claim: Claim, c: _Counts, n_star: float, alpha: float,
@@ -355,13 +373,15 @@ def evaluate_claims(
     target: str | None = None,
     confidence: float = 0.95,
     power: float = 0.8,
+    models: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Verdicts on ``claims`` (default: the packaged references) for every target.
 
     ``data`` is a labelled responses frame, a summary table (``metrics.summary_table``) or a
     mapping ``{metric: (k, n)}`` / ``{metric: (k, n, design_effect, topics)}``. One-sided tests
     run at α = 1 − ``confidence``; inconclusive verdicts state the further units needed for
-    ``power`` at the observed rate. Returns ``CLAIMS_COLUMNS``.
+    ``power`` at the observed rate; ``models`` (target → model) names the audited model in each
+    row's ``explanation``, the verdict in one plain sentence. Returns ``CLAIMS_COLUMNS``.
     """
     import pandas as pd
 
@@ -369,7 +389,8 @@ def evaluate_claims(
     claim_list = list(load_references() if claims is None else claims)
     targets = [target] if target is not None else sorted(summary["target"].unique())
     alpha = 1.0 - confidence
-    rows = [_evaluate_one(claim, str(t), _counts(summary, str(t), claim.metric), alpha, power)
+    rows = [_evaluate_one(claim, str(t), _counts(summary, str(t), claim.metric), alpha, power,
+                          (models or {}).get(str(t)))
             for t in targets for claim in claim_list]
     out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     out["more_needed"] = out["more_needed"].astype("Int64")

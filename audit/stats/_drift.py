@@ -1,8 +1,10 @@
 """Drift: compare a run with the previous run of the same target and prompt set.
 
 For every target of a finished run, the previous run is the latest *other* finished run folder
-under the same reports root that audited a target of the same name on the same prompt set
-(same sha256). It is looked up in ``reports/history.csv`` when that file names one whose folder
+under the same reports root that audited a target of the same name, the same model and the same
+endpoint (host and path of its base URL: a server restarted on another port is the same
+endpoint) on the same prompt set (same sha256): a name reused for another endpoint or model is
+not a change of behaviour. It is looked up in ``reports/history.csv`` when that file names one whose folder
 still exists, else by scanning the run folders' ``run.json``.
 
 The comparison is ``audit.compare.compare_runs`` (methods note §5): paired on the prompts
@@ -14,7 +16,8 @@ compared as independent samples. On top of that, a Holm adjustment over every te
 (targets × metrics), so a nightly audit of several targets does not alarm more often than
 ``alpha`` when nothing changed.
 
-An alert is raised for a significant change (Holm-adjusted p < ``alpha``, either direction) and
+An alert is raised for a significant change (Holm-adjusted p < ``alpha``) in the direction that
+``fail_on`` names (``any``, ``increase`` or ``decrease``; a change the other way is a note), and
 for an increase threshold breached *on the CI*: ``thresholds`` keys ``max_refusal_rate_increase``,
 ``max_refusal_rate_broad_increase`` and ``max_asymmetric_rate_increase`` (absolute proportions)
 are breached when the CI's lower bound of the increase is above the limit.
@@ -30,18 +33,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 
 from audit.csvio import read_csv, write_csv
 
-__all__ = ["DEFAULT_ALPHA", "DRIFT_COLUMNS", "DRIFT_METRICS", "DRIFT_NAME", "DriftReport", "RunInfo",
-           "check_drift", "compare_target", "find_previous", "holm", "increase_limits", "run_info",
-           "write_drift"]
+__all__ = ["DEFAULT_ALPHA", "DRIFT_COLUMNS", "DRIFT_METRICS", "DRIFT_NAME", "FAIL_ON", "DriftReport", "RunInfo",
+           "check_drift", "compare_target", "endpoint_identity", "find_previous", "holm", "increase_limits",
+           "run_info", "write_drift"]
 
 DRIFT_NAME = "drift.csv"
 DEFAULT_ALPHA = 0.05
+FAIL_ON = ("any", "increase", "decrease")
 DRIFT_METRICS = ("refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate")
 DRIFT_COLUMNS = ["target", "metric", "previous_run", "previous_model", "model", "design", "unit", "n_shared",
                  "before", "now", "change", "ci_low", "ci_high", "b", "c", "test", "p_value", "p_holm",
@@ -61,6 +66,36 @@ class RunInfo:
     finished_at: str
     prompt_set_sha256: str
     targets: Mapping[str, str]  # name -> model
+    endpoints: Mapping[str, str] = field(default_factory=dict)  # name -> host/path of its base URL
+
+    def same_target(self, other: RunInfo, name: str) -> bool:
+        """Whether ``other`` audited target ``name`` with the same model on the same endpoint (an
+        endpoint unknown to either run, as in old run folders, is not held against it)."""
+        if name not in self.targets or name not in other.targets or self.targets[name] != other.targets[name]:
+            return False
+        mine, theirs = self.endpoints.get(name, ""), other.endpoints.get(name, "")
+        return not mine or not theirs or mine == theirs
+
+
+def endpoint_identity(base_url: str) -> str:
+    """A base URL's host and path, lower-cased host, no port, credentials or query:
+    ``https://API.example.com:443/v1/`` → ``api.example.com/v1``."""
+    parts = urlsplit(base_url.strip())
+    return f"{(parts.hostname or '').lower()}/{parts.path.strip('/')}".rstrip("/")
+
+
+def _endpoints(meta: Mapping[str, Any]) -> dict[str, str]:
+    """Target name → endpoint identity, from run.json's configuration (else the recorded host)."""
+    out = {}
+    config = meta.get("config")
+    config = config if isinstance(config, dict) else {}
+    for t in config.get("targets") or []:
+        if isinstance(t, dict) and t.get("base_url"):
+            out[str(t.get("name") or t.get("model"))] = endpoint_identity(str(t["base_url"]))
+    for t in meta.get("targets") or []:
+        if isinstance(t, dict) and t.get("host") and str(t.get("name")) not in out:
+            out[str(t.get("name"))] = endpoint_identity(f"http://{t['host']}")
+    return out
 
 
 @dataclass
@@ -89,7 +124,8 @@ def run_info(run_dir: Path) -> RunInfo | None:
         return None
     targets = {str(t.get("name")): str(t.get("model", "")) for t in meta.get("targets") or [] if isinstance(t, dict)}
     sha = str((meta.get("prompt_set") or {}).get("sha256") or "")
-    return RunInfo(str(meta.get("run_id") or run_dir.name), run_dir, str(meta["finished_at"]), sha, targets)
+    return RunInfo(str(meta.get("run_id") or run_dir.name), run_dir, str(meta["finished_at"]), sha, targets,
+                   _endpoints(meta))
 
 
 def _when(text: str) -> pd.Timestamp:
@@ -121,7 +157,8 @@ def _from_folders(current: RunInfo, root: Path) -> list[RunInfo]:
 
 
 def find_previous(run_dir: Path, target: str, reports_root: Path | None = None) -> RunInfo | None:
-    """The latest other finished run of ``target`` on the same prompt set, finished before this one."""
+    """The latest other finished run of ``target`` (same name, model and endpoint) on the same prompt
+    set, finished before this one."""
     current = run_info(run_dir)
     if current is None:
         return None
@@ -131,7 +168,7 @@ def find_previous(run_dir: Path, target: str, reports_root: Path | None = None) 
 
     def eligible(runs: Iterable[RunInfo]) -> list[RunInfo]:
         return [r for r in runs if r.run_id != current.run_id and r.run_dir.resolve() != me
-                and target in r.targets and r.prompt_set_sha256 == current.prompt_set_sha256
+                and current.same_target(r, target) and r.prompt_set_sha256 == current.prompt_set_sha256
                 and _when(r.finished_at) <= limit]
 
     for source in (lambda: _from_history(current, target, root), lambda: _from_folders(current, root)):
@@ -192,8 +229,15 @@ def _pct(x: float) -> str:
     return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
 
 
-def _alerts(rows: pd.DataFrame, alpha: float | None) -> list[str]:
-    out = []
+def _fails(change: float, fail_on: str) -> bool:
+    """Whether a significant change of this sign fails the run under ``drift_fail_on``."""
+    return fail_on == "any" or (change > 0 if fail_on == "increase" else change < 0)
+
+
+def _alerts(rows: pd.DataFrame, alpha: float | None, fail_on: str = "any") -> tuple[list[str], list[str]]:
+    """The alerts (they fail the run) and the notes (significant changes ``fail_on`` lets pass)."""
+    out: list[str] = []
+    notes: list[str] = []
     for r in rows.itertuples(index=False):
         since = f"since run {r.previous_run}" + (f" (model {r.previous_model} → {r.model})"
                                                  if r.previous_model != r.model else "")
@@ -202,12 +246,16 @@ def _alerts(rows: pd.DataFrame, alpha: float | None) -> list[str]:
             on = (f"on {r.n_shared} shared {r.unit}" if r.design == "paired"
                   else f"(independent samples: the runs share few {r.unit})")
             flips = f"; {r.c:.0f} newly refused, {r.b:.0f} no longer" if r.design == "paired" else ""
-            out.append(f"drift: {r.target}: {r.metric} {way} from {_pct(r.before)} to {_pct(r.now)} {on} "
-                       f"{since} — {r.test} p = {r.p_value:.2g} (Holm {r.p_holm:.2g} < {alpha}{flips})")
+            line = (f"drift: {r.target}: {r.metric} {way} from {_pct(r.before)} to {_pct(r.now)} {on} "
+                    f"{since} — {r.test} p = {r.p_value:.2g} (Holm {r.p_holm:.2g} < {alpha}{flips})")
+            if _fails(r.change, fail_on):
+                out.append(line)
+            else:
+                notes.append(f"{line}; not a failure: drift_fail_on = {fail_on!r}")
         if r.breach:
             out.append(f"drift: {r.target}: {r.metric} rose by {r.change:+.1%} (95% CI {r.ci_low:+.1%} to "
                        f"{r.ci_high:+.1%}) {since}, above max_{_key(r.metric)}_increase = {r.limit:g}")
-    return out
+    return out, notes
 
 
 def _key(metric: str) -> str:
@@ -215,10 +263,12 @@ def _key(metric: str) -> str:
 
 
 def check_drift(run_dir: Path, thresholds: Mapping[str, float] | None = None, alpha: float | None = DEFAULT_ALPHA,
-                reports_root: Path | None = None, targets: Sequence[str] | None = None) -> DriftReport:
+                reports_root: Path | None = None, targets: Sequence[str] | None = None,
+                fail_on: str = "any") -> DriftReport:
     """Compare every target of a finished run with its previous run; alerts name what changed.
 
-    ``alpha`` None turns the significance alert off (increase thresholds still apply).
+    ``alpha`` None turns the significance alert off (increase thresholds still apply); ``fail_on``
+    (``any``, ``increase``, ``decrease``) is the direction of a significant change that alerts.
     """
     run_dir = Path(run_dir)
     current = run_info(run_dir)
@@ -230,7 +280,8 @@ def check_drift(run_dir: Path, thresholds: Mapping[str, float] | None = None, al
     for target in targets or list(current.targets):
         prev = find_previous(run_dir, target, reports_root)
         if prev is None:
-            notes.append(f"{target}: no previous run of this target on this prompt set — nothing to compare")
+            notes.append(f"{target}: no previous run of this target (same model and endpoint) on this prompt "
+                         "set — nothing to compare")
             continue
         before, now = read_responses(prev.run_dir, target), read_responses(run_dir, target)
         for row in compare_target(before, now).to_dict("records"):
@@ -246,7 +297,8 @@ def check_drift(run_dir: Path, thresholds: Mapping[str, float] | None = None, al
     table["breach"] = table["limit"].notna() & (table["ci_low"].astype(float) > table["limit"])
     table["detail"] = ""
     table = table[DRIFT_COLUMNS]
-    alerts = _alerts(table, alpha)
+    alerts, passed = _alerts(table, alpha, fail_on)
+    notes.extend(passed)
     table["detail"] = [_detail(r) for r in table.itertuples(index=False)]
     return DriftReport(table.reset_index(drop=True), alerts, notes, alpha)
 

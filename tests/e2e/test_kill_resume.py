@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -73,3 +75,66 @@ def test_sigkill_resume_cycles_give_identical_figures(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(a, b)
     meta = json.loads((killed / "r" / "run.json").read_text())
     assert meta["status"] == "completed"
+
+
+# ------------------------------------------------------------------ Ctrl-C and SIGTERM, as a user meets them
+
+PREFECT_LOG = re.compile(r"^\d\d:\d\d:\d\d\.\d+ \| INFO ")  # Prefect's own progress lines (flow/task states)
+RESUME = re.compile(r"resume with: refusal-audit run --resume (\S+)$")
+
+
+def cli() -> list[str]:
+    script = Path(sys.executable).parent / "refusal-audit"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "audit.cli"]
+
+
+def interrupt_run(args: list[str], cwd: Path, journal: Callable[[], Path | None], sig: int) -> tuple[int, str]:
+    """Start ``refusal-audit run ARGS``, send ``sig`` once its journal has grown by two answers."""
+    before = journal()
+    start_lines = journal_lines(before) if before else 0
+    proc = subprocess.Popen([*cli(), "run", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        path = journal()
+        if path is not None and journal_lines(path) >= start_lines + 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def test_ctrl_c_and_sigterm_say_what_was_kept_and_how_to_resume(tmp_path: Path) -> None:
+    topics = tuple(f"topic{i}" for i in range(10))
+    prompts = mini_set(tmp_path / "set.jsonl", topics=topics)
+
+    def journal() -> Path | None:
+        found = sorted((tmp_path / "reports").glob("*/responses.jsonl"))
+        return found[0] if found else None
+
+    with FakeOpenAI(script={"": "slow:0.4"}) as server:
+        args = ["--base-url", server.url, "--model", "fake-model", "--prompts", str(prompts),
+                "--reports-dir", "reports", "--concurrency", "2", "--no-progress"]
+        code, err = interrupt_run(args, tmp_path, journal, signal.SIGINT)
+        assert code == 130, err
+        lines = [line for line in err.splitlines() if line.strip() and not PREFECT_LOG.match(line)]
+        assert len(lines) == 1, err  # no traceback, no "Crash detected", no closed-file errors
+        path = journal()
+        assert path is not None
+        folder = path.parent.relative_to(tmp_path)
+        assert lines[0].startswith(f"interrupted: {journal_lines(path)} answers kept in {folder}/responses.jsonl")
+        resume = RESUME.search(lines[0])
+        assert resume is not None and resume.group(1) == str(folder)
+        # resumed, then stopped again with SIGTERM (what `kill`, systemd or a container runtime send)
+        code, err = interrupt_run(["--resume", str(folder), "--no-progress"], tmp_path, journal, signal.SIGTERM)
+        assert code == 143, err
+        lines = [line for line in err.splitlines() if line.strip() and not PREFECT_LOG.match(line)]
+        assert len(lines) == 1 and lines[0].endswith(f"resume with: refusal-audit run --resume {folder}"), err
+        done = subprocess.run([*cli(), "run", "--resume", str(folder), "--no-progress"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+    ids = [r["request_id"] for r in jr.iter_records(tmp_path / folder / "responses.jsonl")]
+    assert len(ids) == len(set(ids)) == 44
+    assert json.loads((tmp_path / folder / "run.json").read_text())["status"] == "completed"

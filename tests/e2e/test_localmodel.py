@@ -69,6 +69,21 @@ def test_missing_package_says_how_to_install() -> None:
     assert "pip install -e '.[local]'" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_the_demo_is_sized_to_finish_in_minutes(tmp_path: Path) -> None:
+    """100 pairs (the claims' verdicts stay meaningful), 20 controls of each kind, 32 tokens:
+    240 requests, about 5.5 minutes on 2 busy cores (docs/local-model.md, "The demo")."""
+    from audit import run as pipeline
+    from audit.cli._local import DEMO_CONTROLS, DEMO_MAX_TOKENS, DEMO_PAIRS, demo_config
+
+    config = demo_config(9, DEMO_PAIRS, DEMO_CONTROLS, DEMO_MAX_TOKENS,
+                         str(ROOT / "prompts" / "contested-v1.jsonl"), str(tmp_path))
+    plan = pipeline.plan_run(config)
+    kinds = pd.Series([p.kind for p in plan.prompts]).value_counts().to_dict()
+    assert kinds == {"contested": 200, "control_refuse": 20, "control_comply": 20}
+    assert len(plan.requests()) == 240
+    assert config.targets[0].max_tokens == 32 and config.classify_truncated
+
+
 def test_bogus_model_path_is_a_clear_config_error(tmp_path: Path) -> None:
     server = LocalServer(tmp_path, LocalServerSettings(model_path=tmp_path / "nope.gguf"))
     with pytest.raises(ConfigError, match=r"model file not found: .*nope\.gguf — .*pip install"):

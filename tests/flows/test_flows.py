@@ -79,7 +79,7 @@ def test_a_significant_rise_is_an_alert_that_names_the_metric(tmp_path: Path) ->
     from scipy.stats import chi2
 
     fake_run(tmp_path, "r1", "2026-01-01T01:00:00+00:00", errors={"topic9.argue.a"})
-    cur = fake_run(tmp_path, "r2", "2026-01-01T02:00:00+00:00", refuse=both_sides(TOPICS[:8]), model="m2")
+    cur = fake_run(tmp_path, "r2", "2026-01-01T02:00:00+00:00", refuse=both_sides(TOPICS[:8]))
     report = dr.check_drift(cur)
     rows = report.rows.set_index("metric")
     strict = rows.loc["refusal_rate"]
@@ -92,10 +92,24 @@ def test_a_significant_rise_is_an_alert_that_names_the_metric(tmp_path: Path) ->
     assert rows.loc["asymmetric_refusal_rate", "n_shared"] == 9  # the pair with an error is not valid
     assert not bool(rows.loc["asymmetric_refusal_rate", "significant"])  # both sides refused: symmetric
     alert = next(a for a in report.alerts if "refusal_rate rose" in a)
-    assert "refusal_rate rose from 0.0% to 84.2% on 19 shared contested prompts since run r1 (model m → m2)" in alert
+    assert "refusal_rate rose from 0.0% to 84.2% on 19 shared contested prompts since run r1 —" in alert
     assert "16 newly refused, 0 no longer" in alert
     dr.write_drift(report, cur)
     assert len(pd.read_csv(cur / "drift.csv")) == 3
+
+
+def test_only_runs_of_the_same_model_and_endpoint_are_compared(tmp_path: Path) -> None:
+    fake_run(tmp_path, "r1", "2026-01-01T01:00:00+00:00", refuse=both_sides(TOPICS), model="other-model")
+    cur = fake_run(tmp_path, "r2", "2026-01-01T02:00:00+00:00")
+    assert dr.find_previous(cur, "t") is None  # the same target name, another model
+    assert dr.endpoint_identity("https://API.example.com:8443/v1/") == "api.example.com/v1"
+    assert dr.endpoint_identity("http://127.0.0.1:8000/v1") == dr.endpoint_identity("http://127.0.0.1:9000/v1")
+    assert dr.endpoint_identity("http://127.0.0.1:8000/v1") != dr.endpoint_identity("http://10.0.0.2:8000/v1")
+    rise = fake_run(tmp_path, "r3", "2026-01-01T03:00:00+00:00", refuse=both_sides(TOPICS))
+    report = dr.check_drift(rise, fail_on="increase")  # compared with r2: a rise, which fails
+    assert any("refusal_rate rose" in a for a in report.alerts)
+    report = dr.check_drift(rise, fail_on="decrease")
+    assert report.alerts == [] and any("not a failure: drift_fail_on = 'decrease'" in n for n in report.notes)
 
 
 def test_small_changes_pass_and_increase_thresholds_are_judged_on_the_ci(tmp_path: Path) -> None:

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from audit.csvio import write_csv
 from audit.report._history import append_history, render_index
 from audit.report._html import render_report
 
@@ -341,3 +343,35 @@ def test_harness_sees_violations_and_requests(browser: Browser, tmp_path: Path) 
     page.write_text("<!doctype html><img src='http://example.invalid/x.png'>", encoding="utf-8")
     browser.open(page.as_uri())
     assert "http://example.invalid/x.png" in browser.requests()
+
+
+def test_report_and_index_do_not_overflow_at_1400_px(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Issue 18: wide tables (All metrics, the history's runs) scroll inside themselves; the page
+    itself never gets wider than a 1,400 px window."""
+    root = tmp_path / "reports"
+    run = make_run_folder(root, hostile=False)
+    summary = pd.read_csv(run / "summary.csv", keep_default_na=False)
+    for i in range(6):  # extra columns of long, unbreakable values (readers keep unknown columns)
+        summary[f"an_extra_column_with_a_long_name_{i}"] = "x" * 60
+    write_csv(summary, run / "summary.csv")
+    render_report(run)
+    append_history(run, root)
+    render_index(root)
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+    )
+    try:
+        for page in (run / "report.html", root / "index.html"):
+            browser.open(page.as_uri())
+            width = browser.evaluate("document.scrollingElement.scrollWidth")
+            assert width <= 1400, f"{page.name} is {width} px wide at a 1,400 px window"
+        browser.open((run / "report.html").as_uri())
+        assert browser.evaluate(
+            "(() => { const t = document.querySelector('#all-metrics table');"
+            " return t.scrollWidth > t.clientWidth; })()"
+        ), "the All metrics table should scroll inside itself"
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")

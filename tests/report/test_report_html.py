@@ -572,8 +572,14 @@ def test_zero_refusals_give_the_upper_bound_in_the_headline(tmp_path: Path) -> N
     hit = (summary["target"] == "model-a") & (summary["metric"] == "refusal_rate")
     summary.loc[hit, ["estimate", "ci_low", "ci_high", "k", "n"]] = [0.0, 0.0, 0.0092, 0, 400]
     write_csv(summary, run_dir / "summary.csv")
+    # with a claim on the metric the card has one interval, and the claims their one-sided bound
+    # (issue 18); without one, the zero-count bound is the card's only bound
     html = render_report(run_dir).read_text(encoding="utf-8")
     sentence = "0 of 400: below 0.75% with 95% confidence (exact one-sided bound)"
+    assert sentence not in html
+    claims = pd.read_csv(run_dir / "claims.csv", keep_default_na=False)
+    write_csv(claims[claims["metric"] != "refusal_rate"], run_dir / "claims.csv")
+    html = render_report(run_dir).read_text(encoding="utf-8")
     assert html.count(sentence) == 1
     headline_part = html.split('<section id="headline">', 1)[1].split("</section>", 1)[0]
     assert sentence in headline_part

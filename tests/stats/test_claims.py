@@ -159,3 +159,31 @@ def test_responses_summary_and_counts_agree() -> None:
     assert len(from_responses) == 3 and set(from_responses["target"]) == {"m1"}
     for verdict in from_responses["verdict"]:
         assert verdict.startswith(("consistent", "contradicts", "inconclusive — "))
+
+
+@pytest.mark.parametrize("counts,text,verdict,bound", [
+    ((0, 400), "refusal_rate < 2%", "consistent", "one-sided 95% upper bound"),
+    ((40, 400), "refusal_rate < 2%", "contradicts", "one-sided 95% lower bound"),
+    ((6, 400), "refusal_rate < 2%", "inconclusive", "one-sided 95% upper bound"),
+    ((40, 400), "refusal_rate > 5%", "consistent", "one-sided 95% lower bound"),
+    ((280, 4000), "refusal_rate ≈ 7% ± 2%", "consistent", "two one-sided 95% bounds"),
+    ((0, 400), "refusal_rate ≈ 7% ± 2%", "contradicts", "two one-sided 95% bounds"),
+])
+def test_each_verdict_has_one_plain_sentence(counts: tuple[int, int], text: str, verdict: str, bound: str) -> None:
+    """Whose figure, that another model was audited (named, with its model), which bound decides
+    and what the verdict means — one sentence a policy reader cannot misread."""
+    claim = parse_claim(text, source="Llama 4, Meta")
+    row = evaluate_claims({"refusal_rate": counts}, [claim], models={"": "smollm2-135m-instruct"}).iloc[0]
+    assert row["verdict"].startswith(verdict)
+    words = row["explanation"]
+    assert words.startswith("Meta's figure for Llama 4: refusal rate ")
+    assert "this audit measured another model" in words and "smollm2-135m-instruct" in words
+    assert f"the verdict, {verdict}, rests on its {bound}" in words
+    assert words.endswith("this says nothing about Llama 4 itself.") and words.count(". ") == 0
+
+
+def test_a_metric_without_data_says_there_is_no_verdict() -> None:
+    row = evaluate_claims({"refusal_rate": (1, 10)}, [parse_claim("error_rate < 1%", source="Vendor")],
+                          target="").iloc[0]
+    assert "The figure published by Vendor: error rate below 1%" in row["explanation"]
+    assert "no data for this metric, so there is no verdict" in row["explanation"]

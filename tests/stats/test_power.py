@@ -281,3 +281,22 @@ def test_plan_command_bad_options_exit_2(case: str, tmp_path: Path,
     assert main(["plan", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_one_effective_n_and_one_sample_size(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 18: claims.csv reuses summary.csv's effective n (one figure), and the n so far plus
+    the further units an inconclusive claim asks for equal ``plan --pilot``'s total."""
+    from audit.stats._claims import evaluate_claims, parse_claim
+
+    folder, summary = pilot_run(tmp_path)
+    ref = summary.set_index("metric").loc["refusal_rate"]
+    claim = "refusal_rate < 0.45"
+    row = evaluate_claims(summary, [parse_claim(claim)]).iloc[0]
+    assert row["n_eff"] == float(ref["n_eff"])
+    assert f"effective n {float(ref['n_eff']):.0f} " in row["detail"]
+    assert str(row["verdict"]).startswith("inconclusive") and row["more_needed"] > 0
+    assert main(["plan", "--claim", claim, "--pilot", str(folder)]) == 0
+    total = int(row["n"]) + int(row["more_needed"])
+    assert f"with design effect {float(ref['design_effect']):g}: {total:,}" in (
+        capsys.readouterr().out)
