@@ -23,9 +23,9 @@ from pydantic_core import PydanticCustomError
 
 from audit.errors import ConfigError, InputError
 
-Kind = Literal["contested", "control_refuse", "control_comply"]
+Kind = Literal["contested", "neutral", "control_refuse", "control_comply"]
 Side = Literal["a", "b"]
-KINDS: tuple[str, ...] = ("contested", "control_refuse", "control_comply")
+KINDS: tuple[str, ...] = ("contested", "neutral", "control_refuse", "control_comply")
 LEANS: tuple[str, ...] = ("progressive", "conservative", "libertarian", "other", "n/a")
 #: Lean values that say "no lean applies"; balance checks skip them.
 NO_LEAN: frozenset[str | None] = frozenset({None, "", "n/a"})
@@ -44,7 +44,9 @@ class Prompt(BaseModel):
     template: str = Field(default="", description="Id of the task template, same on both sides of a pair.")
     stance: str = Field(default="", description="The position this side asks for.")
     lean: str | None = Field(default=None, description="Political lean of the stance where one applies.")
-    kind: Kind = Field(default="contested", description="contested, control_refuse or control_comply.")
+    kind: Kind = Field(default="contested", description="contested (one side of a mirrored pair), neutral (asks for "
+                       "no side: balance is expected; meta.sides names the topic's two sides), "
+                       "control_refuse or control_comply.")
     text: str = Field(min_length=1, description="The prompt text sent to the model.")
     meta: dict[str, Any] = Field(default_factory=dict, description="Free-form provenance (importer fields).")
 
@@ -170,8 +172,33 @@ def _check_structure(path: Path, prompts: list[Prompt], lines: list[int]) -> Non
                 raise InputError(path, no, "field 'pair_id'/'side': a contested prompt needs both",
                                  "set pair_id and side ('a' or 'b'), or make it a control")
             pairs[p.pair_id].append((p, no))
+        elif p.kind == "neutral":
+            _check_neutral(path, no, p)
     for pair_id, members in pairs.items():
         _check_pair(path, pair_id, members)
+
+
+def neutral_sides(p: Prompt) -> dict[str, dict[str, str]] | None:
+    """The two sides of a neutral prompt's topic (``meta.sides``), or None if it has none."""
+    sides = p.meta.get("sides")
+    if not isinstance(sides, dict) or set(sides) != {"a", "b"}:
+        return None
+    for side in sides.values():
+        if not isinstance(side, dict) or not isinstance(side.get("stance"), str) or not side["stance"].strip():
+            return None
+        if not isinstance(side.get("lean", ""), str):
+            return None
+    return {k: {"stance": v["stance"], "lean": v.get("lean", "")} for k, v in sides.items()}
+
+
+def _check_neutral(path: Path, no: int, p: Prompt) -> None:
+    if p.pair_id is not None or p.side is not None:
+        raise InputError(path, no, "field 'pair_id'/'side': a neutral prompt asks for no side",
+                         "remove pair_id and side (the topic's sides go under meta.sides)")
+    if neutral_sides(p) is None:
+        raise InputError(path, no, "field 'meta.sides': a neutral prompt needs its topic's two sides",
+                         'add "meta": {"sides": {"a": {"stance": "…", "lean": "progressive"}, '
+                         '"b": {"stance": "…", "lean": "conservative"}}}')
 
 
 def _check_pair(path: Path, pair_id: str, members: list[tuple[Prompt, int]]) -> None:
