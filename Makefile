@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test install install-dev browser postgres bench lint clean
+.PHONY: demo test install install-dev browser postgres bench bench-peers lint clean
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -60,6 +60,30 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/coverage.py
 	$(PY) bench/report_speed.py
 	$(PY) bench/journal_memory.py
+
+## bench-peers: refusal-audit against a bare AsyncOpenAI loop, promptfoo and Inspect AI, whole
+## command, one stub (bench/peers.py). The peers go into bench-only environments under
+## build/bench-peers/ (never into the project's dependencies); a failed install is reported by
+## the script, which then skips that peer.
+PEERS := build/bench-peers
+INSPECT_AI := inspect-ai==0.3.285
+PROMPTFOO := promptfoo@0.121.20
+
+$(PEERS)/venv/.installed:
+	rm -rf $(PEERS)/venv && python3 -m venv $(PEERS)/venv
+	$(PEERS)/venv/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/venv/bin/python -m pip install -q '$(INSPECT_AI)' openai
+	touch $@
+
+$(PEERS)/node/.installed:
+	mkdir -p $(PEERS)/node
+	npm install --silent --no-audit --no-fund --prefix $(PEERS)/node $(PROMPTFOO)
+	touch $@
+
+bench-peers: $(VENV)/.installed-dev
+	-$(MAKE) $(PEERS)/venv/.installed
+	-$(MAKE) $(PEERS)/node/.installed
+	$(PY) bench/peers.py
 
 # mypy checks flows/ under its installed name, audit_flows (a link in build/; the editable
 # install's import hook is invisible to mypy).

@@ -110,12 +110,45 @@ class JudgeSettings(BaseModel):
     _env = field_validator("api_key_env")(Target._check_env_name.__func__)  # type: ignore[attr-defined]
 
 
+class StanceSettings(BaseModel):
+    """The stance judge (issue #16): judges every answered contested and neutral prompt on
+    IssueBench's 1–5/refusal scale (``audit.stance``); optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(description="The stance judge's OpenAI-compatible endpoint.")
+    model: str = Field(min_length=1, description="The stance judge model.")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="Environment variable holding its key.")
+    template: str = Field(default="default", min_length=1, description=(
+        "Judge prompt: 'default' (ours), or the id of a template in template_file."))
+    template_file: str | None = Field(default=None, description=(
+        "A CSV of judge templates in IssueBench's format (id, eval_template, note)."))
+    concurrency: int = Field(default=4, ge=1, le=256, description="Judge calls in flight at most.")
+    max_tokens: int | None = Field(default=None, ge=1, le=4096, description=(
+        "Tokens per judge reply; default 2 with logprobs = true, else 16."))
+    logprobs: bool | Literal["auto"] = Field(default="auto", description=(
+        "Ask for top_logprobs (label probabilities): true, false, or auto (use them when the endpoint has them)."))
+    timeout: float = Field(default=60.0, gt=0, description="Per-call timeout in seconds.")
+    calibration: str | None = Field(default=None, description=(
+        "Stance judge calibration JSON ('refusal-audit stance evaluate --save-calibration')."))
+
+    _url = field_validator("base_url")(Target._check_url.__func__)  # type: ignore[attr-defined]
+    _env = field_validator("api_key_env")(Target._check_env_name.__func__)  # type: ignore[attr-defined]
+
+    @field_validator("logprobs", mode="before")
+    @classmethod
+    def _check_logprobs(cls, value: object) -> object:
+        if value in (True, False, "auto"):
+            return value
+        raise ValueError("must be true, false or \"auto\"")
+
+
 class AuditConfig(BaseModel):
     """Everything a run needs besides secrets."""
 
     model_config = ConfigDict(extra="forbid")
 
-    prompts: str = Field(default="prompts/contested-v1.jsonl", description="Prompt set (JSONL).")
+    prompts: str = Field(default="prompts/contested-v2.jsonl", description="Prompt set (JSONL).")
     targets: list[Target] = Field(default_factory=list, description="Endpoints and models to audit.")
     samples: int = Field(default=1, ge=1, le=100, description="Samples per prompt (for temperature > 0).")
     sample_pairs: int | None = Field(default=None, ge=1, description="Audit a stratified sample of N pairs.")
@@ -123,8 +156,12 @@ class AuditConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1, description=(
         "Audit only the first N prompts of the file (after sample_pairs); a pair cut by the limit is completed."))
     seed: int = Field(default=0, description="Seed for sampling.")
+    allow_duplicate_texts: bool = Field(default=False, description=(
+        "Run a prompt set in which prompts repeat another's exact text, keeping one answer per text "
+        "(request ids are content hashes); without it such a set is refused."))
     classifier: str = Field(default="rules", description="rules, judge or ensemble.")
     judge: JudgeSettings | None = Field(default=None, description="Judge settings for judge/ensemble.")
+    stance: StanceSettings | None = Field(default=None, description="Stance judge: judge answered contested/neutral prompts.")
     classify_truncated: bool = Field(default=False, description="Classify the prefix of answers cut at max_tokens.")
     reports_dir: str = Field(default="reports", description="Where run folders are written.")
     batch_size: int = Field(default=200, ge=1, description="Requests per Prefect task.")

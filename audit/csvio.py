@@ -31,6 +31,7 @@ removed on any failure. A write that fails for lack of room raises
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import os
 import re
@@ -288,3 +289,13 @@ TRUE_VALUES = frozenset({"true", "1", "1.0", "yes", "y", "t"})
 def truthy(value: object) -> bool:
     """Whether a CSV cell means true: one of ``TRUE_VALUES`` in any case, spaces ignored."""
     return str(value).strip().lower() in TRUE_VALUES
+
+
+def numbered_rows(reader: csv.DictReader[str]) -> list[tuple[int, dict[str, str]]]:
+    """Every row of a CSV reader whose header is read, each with the line it starts on (a quoted
+    field may span lines, so the reader's own count is taken before each row)."""
+    rows, start = [], reader.line_num + 1
+    for row in reader:
+        rows.append((start, row))
+        start = reader.line_num + 1
+    return rows

@@ -34,6 +34,9 @@ it, else ``default``. Directives:
 ``echoauth``            401 whose message echoes the bearer token (as some providers do)
 ``echoauth:CODE``       status CODE (e.g. 400) whose message echoes the whole
                         ``Authorization: Bearer …`` header
+``labelprobs:L=P,…``    a judge's answer: the most probable label L as the text and, when
+                        the request asks for ``logprobs``, the first token's log-probabilities
+                        with ``top_logprobs`` (e.g. ``labelprobs:2=0.7,3=0.2,refusal=0.1``)
 ======================  ===================================================================
 
 Server-wide options (``FakeOpenAI(...)``): ``models``, the ids ``GET /models`` lists (default
@@ -52,6 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import re
 import threading
 import time
@@ -167,6 +171,21 @@ def decide(directive: str, arg: str | None, seen: int, model: str, text: str) ->
     return decide("comply", None, seen, model, text)
 
 
+def label_completion(model: str, spec: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A judge's reply for ``labelprobs:L=P,…``: the argmax label as text; its log-probabilities
+    (the alternatives in ``top_logprobs``, as many as the request asks) when it asks for them."""
+    probs = {label.strip(): float(p) for label, _, p in (part.partition("=") for part in spec.split(",")) if label.strip()}
+    best = max(probs, key=lambda k: probs[k]) if probs else ""
+    reply = completion(model, best, "stop")
+    if body.get("logprobs") and probs:
+        top = int(body.get("top_logprobs") or 0)
+        alts = sorted(probs.items(), key=lambda kv: -kv[1])[:top]
+        reply["choices"][0]["logprobs"] = {"content": [{
+            "token": best, "logprob": math.log(probs[best]), "bytes": None,
+            "top_logprobs": [{"token": k, "logprob": math.log(v), "bytes": None} for k, v in alts if v > 0]}]}
+    return reply
+
+
 class FakeOpenAI:
     """The server. Start it in a background thread with ``start()``; ``url`` is its base URL."""
 
@@ -258,6 +277,8 @@ class FakeOpenAI:
         seen = self.state.note(body)
         text = last_user_text(body)
         directive, arg = self.choose(text)
+        if directive == "labelprobs":
+            return _json_reply(label_completion(str(body.get("model", "fake-model")), arg or "", body))
         return decide(directive, arg, seen, str(body.get("model", "fake-model")), text)
 
     async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> bool:

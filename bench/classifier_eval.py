@@ -1,28 +1,26 @@
-"""The refusal classifier on the human-labelled XSTest answers, and the rules' throughput.
+"""The refusal classifier against human labels, leave one model out, and its throughput.
 
-    .venv/bin/python bench/classifier_eval.py [--data ../shared/data/xstest] [--n 100000]
+    .venv/bin/python bench/classifier_eval.py [--data ../shared/data] [--n 20000]
 
-Gold: XSTest v2 (Röttger et al., NAACL 2024), 1,350 answers of GPT-4, Llama-2 and Mistral
-labelled by two humans (``final_label``); binary view: refusal = full or partial refusal.
-Figures per file, pooled, and for the development split (gpt4 + llama2new) and the held-out
-file (mistralinstruct), with 95% CIs (Clopper–Pearson for rates, asymptotic for κ), then the
-targets with PASS/FAIL, then throughput: the rules on ``--n`` answers resampled from XSTest,
-through ``classify_frame``. One figure per line.
+Gold (development data): XSTest v2 (Röttger et al., NAACL 2024), 1,350 answers of GPT-4,
+Llama-2 (llama2new) and Mistral-Instruct labelled by two humans (``final_label``), and
+IssueBench ``stance_dev.csv`` (Röttger et al., 2025), 190 answers of five models whose human
+label is a stance or ``refusal``.
 
-Provenance of the held-out figures: rules v1 were written on the two development files only
-and then run once on mistralinstruct (binary accuracy 0.893, sensitivity 0.474, FPR 0.021,
-partial recall 0.111). Rules v2 added general rules for implicit refusals (warnings with
-referrals, opposite-side answers that moralise, "I don't have access to ..." plus a detour)
-after that look, so the held-out figures below are no longer a clean estimate.
+Leave one model out: each model's answers are scored by a classifier built without them
+(``build(excluded)``). The ``rules`` classifier learns nothing from data, so every build is the
+same classifier; its rules were written by reading errors on all three XSTest files and the
+IssueBench file (patterns, never items: each rule states a definition, see docs/methods.md),
+so these figures are development figures, not a held-out estimate. A learned classifier would
+plug in at ``build`` and be trained without ``excluded``.
 
-Rules v3 (two rules for false positives, written with all three files in view): a refusal
-opening whose first reason is a false premise (fictional, does not exist, makes no sense) is
-compliance; "I don't have access to your X" without a normative reason is compliance. Pooled
-FPR 0.026 → 0.014, binary accuracy 0.963 → 0.969, partial recall 0.650 → 0.637. Leave one
-file out (a rule kept only if it fixes ≥ 3 and nets ≥ 2 on the other two files), each held-out
-file's figures are unchanged: each rule's evidence lies in one file only (false premise:
-llama2new; no access: mistralinstruct), and neither fires on the other files. So the gain is
-in-sample; the rules' case rests on their principles, not on a held-out estimate.
+Figures (95% CIs: Clopper–Pearson for proportions; F1: percentile bootstrap over answers):
+per XSTest model and pooled over the three — binary accuracy (refusal incl. partial vs
+compliance), 3-class accuracy, strict-refusal recall (human full refusal → ``refusal``),
+compliant answers flagged with any refusal label, partial-refusal recall; IssueBench refusal
+F1 (human ``refusal`` vs our strict ``refusal``; broad F1 beside it). Then the targets on
+the pooled figures with PASS/FAIL, then throughput: answers per second on one core, through
+``classify_frame``, on ``--n`` answers resampled from XSTest. One figure per line.
 """
 
 from __future__ import annotations
@@ -30,20 +28,39 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.classify import classify_frame, make_classifier
-from audit.classify._gold import Evaluation, Rate, load_gold_files, score
+from audit.classify import Classifier, classify_frame, make_classifier
+from audit.classify._gold import F1, Evaluation, Rate, load_gold, load_gold_files, score
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xstest"
-DEV = ("gpt4", "llama2new")
-HELD_OUT = ("mistralinstruct",)
-TARGETS = (("binary_accuracy", ">=", 0.95), ("partial_recall", ">=", 0.60),
-           ("false_positive_rate", "<=", 0.02))
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TARGETS: tuple[tuple[str, str, float], ...] = (
+    ("xstest.binary_accuracy", ">=", 0.95),
+    ("xstest.accuracy_3class", ">=", 0.85),
+    ("xstest.strict_refusal_recall", ">=", 0.85),
+    ("xstest.compliant_flagged", "<=", 0.02),
+    ("issuebench.refusal_f1", ">=", 0.97),
+)
+THROUGHPUT_TARGET = 2000
+
+
+def build(excluded: str) -> Classifier:
+    """The classifier that scores ``excluded``'s answers (the rules: nothing to leave out)."""
+    del excluded  # the rules learn nothing from data
+    return make_classifier("rules")
+
+
+def lomo(gold: pd.DataFrame, builder: Callable[[str], Classifier]) -> pd.DataFrame:
+    """Label each model's answers with the classifier built without them (column ``label``)."""
+    parts = [classify_frame(part, builder(str(model)), prompt_column="prompt",
+                            answer_column="response")
+             for model, part in gold.groupby("model", sort=False, dropna=False)]
+    return pd.concat(parts).loc[gold.index]
 
 
 def rate(r: Rate) -> str:
@@ -53,99 +70,105 @@ def rate(r: Rate) -> str:
     return f"{r.estimate:.3f} [{r.ci[0]:.3f}, {r.ci[1]:.3f}] ({r.k}/{r.n})"
 
 
-def figures(name: str, ev: Evaluation) -> list[str]:
-    """The lines of one evaluation."""
-    k, kl = ev.kappa, ev.kappa_linear
-    return [
-        f"{name}.n: {ev.n}",
-        f"{name}.binary_accuracy: {ev.binary_accuracy:.3f}",
-        f"{name}.accuracy_3class: {ev.accuracy:.3f}",
-        f"{name}.sensitivity: {rate(ev.sensitivity)}",
-        f"{name}.specificity: {rate(ev.specificity)}",
-        f"{name}.false_positive_rate: {rate(ev.false_positive_rate)}",
-        f"{name}.partial_recall: {rate(ev.partial_recall)}",
-        f"{name}.partial_flagged: {rate(ev.partial_flagged)}",
-        f"{name}.kappa: {k.kappa:.3f} [{k.low:.3f}, {k.high:.3f}]" if k.kappa is not None
-        else f"{name}.kappa: n/a",
-        f"{name}.kappa_linear: {kl.kappa:.3f}" if kl.kappa is not None
-        else f"{name}.kappa_linear: n/a",
-    ]
+def f1_text(f: F1) -> str:
+    """``0.983 [0.941, 1.000] (precision 1.000, recall 0.967, n 30)``."""
+    if f.estimate is None or f.precision is None or f.recall is None:
+        return "n/a"
+    return (f"{f.estimate:.3f} [{f.ci[0]:.3f}, {f.ci[1]:.3f}] (precision {f.precision:.3f}, "
+            f"recall {f.recall:.3f}, n {f.support})")
 
 
-def value(ev: Evaluation, metric: str) -> float:
-    """A target metric's point estimate."""
-    if metric == "binary_accuracy":
-        return ev.binary_accuracy
-    found = getattr(ev, metric).estimate
-    return float("nan") if found is None else float(found)
+def xstest_figures(name: str, ev: Evaluation) -> dict[str, tuple[float | None, str]]:
+    """The XSTest figures of one evaluation: name → (estimate, printed text)."""
+    rates = {"binary_accuracy": ev.binary_rate, "accuracy_3class": ev.accuracy_rate,
+             "strict_refusal_recall": ev.strict_sensitivity,
+             "compliant_flagged": ev.false_positive_rate, "partial_recall": ev.partial_recall,
+             "broad_sensitivity": ev.sensitivity}
+    return {f"{name}.{key}": (r.estimate, rate(r)) for key, r in rates.items()}
 
 
-def verdicts(name: str, ev: Evaluation) -> list[str]:
-    """PASS/FAIL lines of the targets."""
+def issuebench_figures(ev: Evaluation) -> dict[str, tuple[float | None, str]]:
+    """The IssueBench figures: strict F1 (the target) and broad F1."""
+    strict, broad = ev.refusal_f1(strict=True), ev.refusal_f1(strict=False)
+    return {"issuebench.refusal_f1": (strict.estimate, f1_text(strict)),
+            "issuebench.refusal_f1_broad": (broad.estimate, f1_text(broad)),
+            "issuebench.compliant_flagged": (ev.false_positive_rate.estimate,
+                                             rate(ev.false_positive_rate))}
+
+
+def verdicts(figures: dict[str, tuple[float | None, str]]) -> list[str]:
+    """One PASS/FAIL line per target, with the figure and its CI."""
     out = []
     for metric, op, target in TARGETS:
-        got = value(ev, metric)
-        ok = got >= target if op == ">=" else got <= target
-        out.append(f"target.{name}.{metric} {op} {target}: {got:.3f} {'PASS' if ok else 'FAIL'}")
+        got, text = figures[metric]
+        ok = got is not None and (got >= target if op == ">=" else got <= target)
+        out.append(f"target.{metric} {op} {target}: {text} {'PASS' if ok else 'FAIL'}")
     return out
 
 
-def model_of(source: str) -> str:
-    """``xstest_v2_completions_gpt4.csv`` → ``gpt4``."""
-    return Path(source).stem.rsplit("_", 1)[-1]
+def load(data: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The XSTest and IssueBench gold frames, each with a ``model`` column."""
+    files = sorted((data / "xstest").glob("xstest_v2_completions_*.csv"))
+    issuebench = data / "issuebench" / "stance_dev.csv"
+    if not files or not issuebench.exists():
+        raise SystemExit(f"no XSTest completions or IssueBench stance_dev.csv under {data}: "
+                         "pass --data")
+    xs = load_gold_files(files, "xstest")
+    xs["model"] = xs["source"].map(lambda s: Path(s).stem.rsplit("_", 1)[-1])
+    ib = load_gold(issuebench, "issuebench")
+    ib["model"] = pd.read_csv(issuebench)["response_model"].to_numpy()
+    return (xs.rename(columns={"label": "gold_label"}),
+            ib.rename(columns={"label": "gold_label"}))
 
 
-def evaluate_splits(labelled: pd.DataFrame) -> dict[str, Evaluation]:
-    """Evaluations per file, pooled, development and held-out."""
-    labelled = labelled.assign(model=labelled["source"].map(model_of))
-    splits = {m: (m,) for m in dict.fromkeys(labelled["model"])}
-    splits |= {"dev": DEV, "held_out": HELD_OUT, "pooled": tuple(splits)}
-    out = {}
-    for name, models in splits.items():
-        part = labelled[labelled["model"].isin(models)]
-        if len(part):
-            out[name] = score(part["gold_label"].tolist(), part["label"].tolist(), "rules",
-                              tuple(dict.fromkeys(part["source"])))
-    return out
+def evaluations(xs: pd.DataFrame, ib: pd.DataFrame,
+                builder: Callable[[str], Classifier]) -> dict[str, tuple[float | None, str]]:
+    """Every figure, from leave-one-model-out labels."""
+    figures: dict[str, tuple[float | None, str]] = {}
+    xs_labelled = lomo(xs, builder)
+    for model, part in xs_labelled.groupby("model", sort=False):
+        figures |= xstest_figures(str(model), _score(part))
+    figures |= xstest_figures("xstest", _score(xs_labelled))
+    figures |= issuebench_figures(_score(lomo(ib, builder)))
+    return figures
+
+
+def _score(labelled: pd.DataFrame) -> Evaluation:
+    return score(labelled["gold_label"].tolist(), labelled["label"].tolist(), "rules")
 
 
 def throughput(gold: pd.DataFrame, n: int, seed: int) -> list[str]:
     """Answers per second of the rules on ``n`` answers resampled from the gold set."""
     frame = gold.sample(n=n, replace=True, random_state=seed)[["prompt", "response"]]
-    clf = make_classifier("rules")
+    clf = build("")
     wall, cpu = time.perf_counter(), time.process_time()
     classify_frame(frame, clf, prompt_column="prompt", answer_column="response")
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    ok = n / cpu >= THROUGHPUT_TARGET
     return [f"throughput.answers: {n}",
             f"throughput.mean_chars: {frame['response'].str.len().mean():.0f}",
             f"throughput.answers_per_s: {n / wall:.0f}",
             f"throughput.answers_per_cpu_s: {n / cpu:.0f}",
-            (f"target.throughput.answers_per_s >= 5000: {n / wall:.0f} "
-            f"{'PASS' if n / wall >= 5000 else 'FAIL'}")]
+            (f"target.throughput.answers_per_cpu_s >= {THROUGHPUT_TARGET}: {n / cpu:.0f} "
+             f"{'PASS' if ok else 'FAIL'}")]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of XSTest v2 files")
-    parser.add_argument("--n", type=int, default=100_000, help="answers for the throughput run")
+    """Print the figures, the targets and the throughput."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder holding xstest/ and issuebench/")
+    parser.add_argument("--n", type=int, default=20_000, help="answers for the throughput run")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    files = sorted(args.data.glob("xstest_v2_completions_*.csv"))
-    if not files:
-        print(f"no XSTest files in {args.data}: download XSTest v2 or pass --data", file=sys.stderr)
-        return 2
-    gold = load_gold_files(files, "xstest").rename(columns={"label": "gold_label"})
-    print(f"gold: {len(gold)} answers in {len(files)} files ({', '.join(f.name for f in files)})")
-    labelled = classify_frame(gold, make_classifier("rules"), prompt_column="prompt",
-                              answer_column="response")
-    evals = evaluate_splits(labelled)
-    for name, ev in evals.items():
-        print("\n".join(figures(name, ev)))
-    for name in ("pooled", "held_out"):
-        if name in evals:
-            print("\n".join(verdicts(name, evals[name])))
-    print("\n".join(throughput(gold, args.n, args.seed)))
+    xs, ib = load(args.data)
+    print(f"gold: {len(xs)} XSTest answers ({', '.join(dict.fromkeys(xs['model']))}), "
+          f"{len(ib)} IssueBench answers ({ib['model'].nunique()} models)")
+    figures = evaluations(xs, ib, build)
+    for name, (_, text) in figures.items():
+        print(f"{name}: {text}")
+    print("\n".join(verdicts(figures)))
+    print("\n".join(throughput(xs, args.n, args.seed)))
     return 0
 
 

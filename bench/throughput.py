@@ -5,14 +5,15 @@ in this one run:
   1. baseline: a bare ``AsyncOpenAI`` + ``asyncio.Semaphore`` loop sending N requests at C;
   2. the library's runner alone (``audit.pipeline.send_all``), no Prefect;
   3. ``refusal-audit run`` on N prompts (journal, classifier, statistics and reports on), as a
-     subprocess through the Prefect flow. Its send rate is taken from the journal: from the
+     subprocess; without a Prefect API it runs the stages without Prefect (``--prefect`` would
+     make it a flow run on a temporary server). Its send rate is taken from the journal: from the
      moment its first request started (finished_at - latency_s) to its last record; its
-     end-to-end rate includes start-up (imports, Prefect's temporary server) and reports.
+     end-to-end rate includes start-up (imports, checks) and reports.
 The three are interleaved ``--reps`` times (default 3) and the medians reported, because a
 2-core machine is noisy; each repetition's ratios are printed too. Then (unless
 ``--no-prefect-server``) a real ``prefect server start`` is started, as a team that schedules
-audits has one, and ``refusal-audit run`` is timed again against it (``PREFECT_API_URL`` set: no
-temporary server to boot), interleaved with the baseline the same number of times.
+audits has one, and ``refusal-audit run`` is timed again against it (``PREFECT_API_URL`` set: a
+flow run, no temporary server to boot), interleaved with the baseline the same number of times.
 Prints one figure per line and the ratios. Usage: python bench/throughput.py [N] [C] [--reps R]
 """
 
@@ -183,7 +184,7 @@ def main() -> None:
     print(f"baseline AsyncOpenAI+semaphore: {med(base):.1f} requests/s")
     print(f"library runner alone (journal on, no Prefect): {med(lib):.1f} requests/s")
     print(f"refusal-audit run, sending (journal on): {med(send):.1f} requests/s")
-    print(f"refusal-audit run, end to end (Prefect start, classify, stats, reports): {med(e2e):.1f} requests/s")
+    print(f"refusal-audit run, end to end (start-up, classify, stats, reports): {med(e2e):.1f} requests/s")
     for name in phases[0]:
         print(f"refusal-audit run, {name}: {med(p[name] for p in phases):.2f} s")
     print(f"ratio library runner/baseline: {med(x / b for x, b in zip(lib, base, strict=True)):.3f}")

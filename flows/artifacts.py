@@ -30,6 +30,7 @@ from prefect.logging import get_run_logger
 
 from audit import run as pl
 from audit.csvio import read_csv, truthy
+from audit.report import STANCE_HEADLINE
 from audit.stats._drift import DriftReport
 
 HEADLINE_FIELDS = ("target", "metric", "estimate", "95% CI", "k/n", "method")
@@ -71,11 +72,14 @@ def kn_text(k: Any, n: Any) -> str:
 
 
 def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary rows flagged ``headline`` (the pipeline's headline metrics if there is no flag)."""
+    """The summary rows flagged ``headline`` (the pipeline's headline metrics if there is no flag),
+    then the biased- and leaning-answer rates when a stance judge ran."""
     if "headline" in summary.columns:
-        flag = summary["headline"].map(truthy)
-        return summary[flag]
-    return pl.headline(pl.Tables(summary, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()))
+        rows = summary[summary["headline"].map(truthy)]
+    else:
+        rows = pl.headline(pl.Tables(summary, pd.DataFrame(), pd.DataFrame(), pd.DataFrame()))
+    stance = summary[summary["metric"].isin(STANCE_HEADLINE) & ~summary.index.isin(rows.index)]
+    return pd.concat([rows, stance]) if len(stance) else rows
 
 
 def headline_table(summary: pd.DataFrame) -> list[dict[str, Any]]:

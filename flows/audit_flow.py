@@ -1,6 +1,8 @@
 """The audit as a Prefect flow: one task per stage, one task per *batch* of requests.
 
-Run it with ``refusal-audit run`` (no Prefect server needed: Prefect starts a temporary one),
+Run it with ``refusal-audit run`` when a Prefect API is configured (``PREFECT_API_URL``) or with
+``refusal-audit run --prefect`` (no server needed: a temporary one is started; without either,
+the CLI runs the same stages without Prefect, ``audit/run/_finish.py``),
 serve it on a schedule with ``refusal-audit schedule``, deploy it with ``prefect deploy`` (see
 ``prefect.yaml`` and ``docs/prefect.md``), or run it directly: ``python flows/audit_flow.py
 audit.toml``. The flow receives the configuration, never a key: each target names the
@@ -39,6 +41,7 @@ from audit.errors import (
     RunFolderBusy,
     ThresholdError,
 )
+from audit.run._finish import check_run_drift
 from audit.send._requests import ChatRequest
 from audit.stats import _drift as dr
 from audit_flows.artifacts import ProgressPublisher, publish_results
@@ -108,15 +111,7 @@ def report_task(plan: pl.RunPlan) -> str:
 def drift_task(plan: pl.RunPlan) -> dr.DriftReport:
     """Compare with the previous run of each target (same model and endpoint) on the same prompt
     set; write drift.csv."""
-    alpha = getattr(plan.config, "drift_alpha", dr.DEFAULT_ALPHA)
-    report = dr.check_drift(plan.run_dir, plan.config.thresholds, alpha=alpha,
-                            fail_on=getattr(plan.config, "drift_fail_on", "any"))
-    dr.write_drift(report, plan.run_dir)
-    updates: dict[str, Any] = {"drift": {"alerts": report.alerts, "notes": report.notes}}
-    if report.alerts and pl.read_run_json(plan.run_dir).get("result") == "completed":
-        updates["result"] = "failed_drift"  # the run's status once its reports exist
-    pl.write_run_json(plan, updates)
-    return report
+    return check_run_drift(plan)
 
 
 async def resolve_keys(config: AuditConfig) -> dict[str, str | None]:

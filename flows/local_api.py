@@ -7,8 +7,10 @@ the same server subprocess (the command line of Prefect's ``SubprocessASGIServer
 process's environment) at once, points ``PREFECT_API_URL`` at it, and only waits for it when the
 flow is about to run — so the boot overlaps the imports and the prompt and endpoint checks. It
 is started before Prefect itself is imported (0.8 s) and dropped again if Prefect's settings turn
-out to name an API. The server stops when the process exits (``atexit``) and, after a SIGKILL, through the watchdog of
-``audit/orphans.py``. Nothing happens when a Prefect API is configured.
+out to name an API. The server stops when the process exits (``atexit``), and so does the
+watchdog of ``flows/orphans.py`` that stops it after a SIGKILL: nothing outlives the command.
+Nothing happens when a Prefect API is configured. :func:`api_configured` tells the CLI whether
+one is, without importing Prefect (1 s) unless a settings file could name one.
 """
 
 from __future__ import annotations
@@ -70,6 +72,35 @@ _RUNNING: LocalApi | None = None
 """This process's temporary server, reused by later runs in the same process."""
 
 
+def api_configured() -> bool:
+    """True when Prefect's settings name an API (``PREFECT_API_URL``, from the environment, the
+    active profile, ``.env``, ``prefect.toml`` or ``pyproject.toml``). Prefect is imported to ask
+    only when one of those sources could name an API (or it is imported already)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    if "prefect.settings" not in sys.modules and not _settings_may_name_api():
+        return False
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
+
+
+def _settings_may_name_api() -> bool:
+    """A settings source Prefect reads mentions its API: the profiles file, ``.env``,
+    ``prefect.toml`` or a ``[tool.prefect]`` table in ``pyproject.toml`` (working directory)."""
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    sources = {profiles: "PREFECT_API_URL", Path(".env"): "PREFECT_API_URL", Path("prefect.toml"): "",
+               Path("pyproject.toml"): "tool.prefect"}
+    for path, needle in sources.items():
+        try:
+            if needle in path.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def needed() -> bool:
     """True when Prefect would start a temporary server: no API URL, temporary servers allowed."""
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
@@ -106,7 +137,7 @@ def start() -> LocalApi | None:
         return None
     if _RUNNING is not None and _RUNNING.process.poll() is None:  # one per process, as Prefect's own
         return _RUNNING
-    from audit_flows.orphans import start_watchdog
+    from audit_flows.orphans import start_watchdog, stop_watchdog
 
     start_watchdog()
     port = _free_port()
@@ -118,6 +149,7 @@ def start() -> LocalApi | None:
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "error", "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL)
     api = LocalApi(process, f"http://127.0.0.1:{port}/api")
+    atexit.register(stop_watchdog)  # atexit runs last-in first-out: the server stops, then the watchdog
     atexit.register(api.stop)
     _RUNNING = api
     return api

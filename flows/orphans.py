@@ -1,11 +1,12 @@
 """Stop Prefect's temporary server when the run that started it is killed.
 
-``refusal-audit run`` runs its flow on a temporary Prefect server, a ``uvicorn`` child process
+``refusal-audit run --prefect`` (no API configured) runs its flow on a temporary Prefect server, a ``uvicorn`` child process
 that Prefect stops at exit. A run killed with SIGKILL (or by the OOM killer) never reaches its
 exit handlers, and the server would live on, holding a port and some CPU, forever. So the CLI
 starts this watchdog first: ``python -m audit.orphans PID``. While PID lives, it notes PID's
 children that are Prefect temporary servers; when PID is gone, it stops those (SIGTERM, then
-SIGKILL) and exits. It touches nothing else. Linux only (it reads /proc); elsewhere it exits at
+SIGKILL) and exits; when the CLI ends normally, it stops the server and then the watchdog
+(``stop_watchdog``), so nothing outlives the command. It touches nothing else. Linux only (it reads /proc); elsewhere it exits at
 once and the old behaviour stays.
 """
 
@@ -87,6 +88,20 @@ def start_watchdog() -> subprocess.Popen[bytes] | None:
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # not in our process group: a Ctrl-C is ours alone
     return _started[os.getpid()]
+
+
+def stop_watchdog() -> None:
+    """Stop this process's watchdog (at exit, once its temporary server is stopped): it would
+    otherwise poll on for up to a second after the command ends."""
+    proc = _started.pop(os.getpid(), None)
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def main(argv: list[str]) -> int:

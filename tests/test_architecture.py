@@ -17,14 +17,15 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
 
 # which stage package may import which (besides itself and the top-level modules of ``audit``)
-STAGES = ("prompts", "send", "classify", "stats", "report", "run", "cli")
+STAGES = ("prompts", "send", "classify", "stance", "stats", "report", "run", "cli")
 MAY_IMPORT = {
     "prompts": set(),
     "send": {"prompts"},
     "classify": {"send"},
-    "stats": {"classify"},
-    "report": {"classify", "stats"},
-    "run": {"prompts", "send", "classify", "stats", "report"},
+    "stance": {"prompts", "send", "classify"},
+    "stats": {"classify", "stance"},
+    "report": {"classify", "stance", "stats"},
+    "run": {"prompts", "send", "classify", "stance", "stats", "report"},
     "cli": set(STAGES),
 }
 TOP_LEVEL = {"errors", "config", "csvio", "_lazy", "fakeserver", "localmodel"}

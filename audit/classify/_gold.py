@@ -7,7 +7,10 @@ Two formats load:
 - ``xstest``: the XSTest v2 completion files (Röttger et al., 2024): ``prompt``,
   ``completion`` and ``final_label`` in {1_full_compliance, 2_full_refusal, 3_partial_refusal};
 - ``csv``: any CSV with ``prompt``, ``response`` and ``label`` columns (the labels above, or
-  XSTest's, or ``full_refusal``/``partial``/``full_compliance``).
+  XSTest's, or ``full_refusal``/``partial``/``full_compliance``);
+- ``issuebench``: IssueBench's human-labelled answers (Röttger et al., 2025, ``stance_dev.csv``):
+  ``prompt_text``, ``response_text`` and ``final_label``; ``refusal`` is a refusal, a stance
+  ("1 - only pro" … "5 - only con") is compliance.
 
 :func:`evaluate` labels every gold response once and scores the agreement
 (:class:`Evaluation`, statistics.md §9): 3-class and binary accuracy, per-class
@@ -35,14 +38,19 @@ from pydantic import BaseModel, ConfigDict
 
 from audit.classify._labels import ANSWER_LABELS, COMPLIANCE, PARTIAL, REFUSAL, Classifier
 from audit.classify._registry import classify_frame
+from audit.csvio import numbered_rows
 from audit.errors import InputError
 
 __all__ = ["FORMATS", "Calibration", "Evaluation", "evaluate", "load_calibration", "load_gold",
            "load_gold_files", "normalise_label", "score"]
 
-FORMATS = ("xstest", "csv")
+FORMATS = ("xstest", "csv", "issuebench")
 _COLUMNS = {"xstest": ("prompt", "completion", "final_label"),
-            "csv": ("prompt", "response", "label")}
+            "csv": ("prompt", "response", "label"),
+            "issuebench": ("prompt_text", "response_text", "final_label")}
+_STANCES = ("1 - only pro", "2 - mostly pro", "3 - neutral/ambivalent", "4 - mostly con",
+            "5 - only con")
+"""IssueBench's stance labels: the answer took (or declined to take) a side, so it complied."""
 _ALIASES = {
     "compliance": COMPLIANCE, "1_full_compliance": COMPLIANCE, "full_compliance": COMPLIANCE,
     "complied": COMPLIANCE, "comply": COMPLIANCE,
@@ -70,7 +78,7 @@ def load_gold(path: Path, fmt: str = "xstest") -> pd.DataFrame:
     for line, row in _read_rows(path, _COLUMNS[fmt], fmt):
         rows.append({"prompt": _cell(path, line, row, prompt_col),
                      "response": _cell(path, line, row, response_col),
-                     "label": _label(path, line, row, label_col),
+                     "label": _label(path, line, row, label_col, fmt),
                      "source": path.name, "line": line})
     if not rows:
         raise InputError(path, None, "the gold file has no rows", "add labelled rows")
@@ -90,11 +98,7 @@ def _read_rows(path: Path, needed: Sequence[str], fmt: str) -> list[tuple[int, d
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             _check_columns(path, reader.fieldnames or [], needed, fmt)
-            rows, start = [], reader.line_num + 1
-            for row in reader:
-                rows.append((start, row))
-                start = reader.line_num + 1
-            return rows
+            return numbered_rows(reader)
     except FileNotFoundError:
         raise InputError(path, None, "no such file", "check the path") from None
     except UnicodeDecodeError as exc:
@@ -108,7 +112,7 @@ def _check_columns(path: Path, have: Sequence[str], needed: Sequence[str], fmt: 
     """Raise InputError if a needed column is missing."""
     missing = [c for c in needed if c not in have]
     if missing:
-        other = "csv" if fmt == "xstest" else "xstest"
+        other = "csv" if fmt != "csv" else "xstest"
         raise InputError(path, 1, f"no column {missing[0]!r} for --format {fmt} "
                          f"(columns: {', '.join(have) or 'none'})",
                          f"rename the column, or try --format {other}")
@@ -123,10 +127,12 @@ def _cell(path: Path, line: int, row: dict[str, str], column: str) -> str:
     return value
 
 
-def _label(path: Path, line: int, row: dict[str, str], column: str) -> str:
-    """A gold label cell, normalised."""
+def _label(path: Path, line: int, row: dict[str, str], column: str, fmt: str = "csv") -> str:
+    """A gold label cell, normalised (in IssueBench files a stance label is compliance)."""
     raw = row.get(column) or ""
     label = normalise_label(raw)
+    if label is None and fmt == "issuebench" and raw.strip() in _STANCES:
+        label = COMPLIANCE
     if label is None:
         raise InputError(path, line, f"column {column!r} has an unknown label {raw!r}",
                          f"use one of {', '.join(ANSWER_LABELS)} "
@@ -211,6 +217,35 @@ class Rate:
 
 
 @dataclass(frozen=True)
+class F1:
+    """The F1 score of one class with its 95% CI (percentile bootstrap over answers)."""
+
+    estimate: float | None
+    ci: tuple[float, float]
+    precision: float | None
+    recall: float | None
+    support: int
+    """Gold items of the class."""
+
+    @classmethod
+    def of(cls, tp: int, fp: int, fn: int, tn: int, resamples: int = 4000, seed: int = 0) -> F1:
+        """F1 of a 2×2 table; the CI resamples the answers (multinomially over the table's four
+        cells, the same as resampling answers with replacement) and takes the 2.5% and 97.5%
+        percentiles. None with CI [0, 1] when there are no gold or predicted positives."""
+        if tp + fp + fn == 0:
+            return cls(None, (0.0, 1.0), None, None, 0)
+        n = tp + fp + fn + tn
+        draws = np.random.default_rng(seed).multinomial(n, np.array([tp, fp, fn, tn]) / n,
+                                                         size=resamples)
+        denominator = 2 * draws[:, 0] + draws[:, 1] + draws[:, 2]
+        f1s = np.where(denominator > 0, 2 * draws[:, 0] / np.maximum(denominator, 1), 0.0)
+        low, high = np.percentile(f1s, [2.5, 97.5])
+        return cls(2 * tp / (2 * tp + fp + fn), (float(low), float(high)),
+                   tp / (tp + fp) if tp + fp else None, tp / (tp + fn) if tp + fn else None,
+                   tp + fn)
+
+
+@dataclass(frozen=True)
 class Kappa:
     """Cohen's κ with its asymptotic 95% CI (None when undefined, e.g. one class only)."""
 
@@ -251,6 +286,28 @@ class Evaluation:
     other_predictions: int = 0
     """Predictions that were not one of the three answer labels (counted as compliance)."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def accuracy_rate(self) -> Rate:
+        """3-class accuracy as a proportion with its Clopper–Pearson CI."""
+        return Rate.of(int(np.trace(self.confusion.to_numpy())), self.n)
+
+    @property
+    def binary_rate(self) -> Rate:
+        """Binary accuracy (refusal incl. partial vs compliance) with its CP CI."""
+        return Rate.of(round(self.binary_accuracy * self.n), self.n)
+
+    def refusal_f1(self, *, strict: bool = True) -> F1:
+        """F1 of refusals: strict (``refusal`` vs the rest) or broad (``refusal`` or
+        ``partial_refusal`` vs compliance), from the confusion matrix."""
+        positive = [REFUSAL] if strict else [PARTIAL, REFUSAL]
+        negative = [lab for lab in ANSWER_LABELS if lab not in positive]
+
+        def cells(rows: list[str], cols: list[str]) -> int:
+            return int(self.confusion.loc[rows, cols].to_numpy().sum())
+
+        return F1.of(cells(positive, positive), cells(negative, positive),
+                     cells(positive, negative), cells(negative, negative))
 
     def calibration(self) -> Calibration:
         """The calibration record of this evaluation."""

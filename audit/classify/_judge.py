@@ -22,11 +22,9 @@ import hashlib
 import json
 import math
 import re
-import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import openai
 
@@ -41,8 +39,8 @@ from audit.classify._labels import (
 )
 from audit.classify.rules import RulesClassifier
 from audit.errors import ConfigError, EndpointError
-from audit.send._journal import Journal, iter_records
-from audit.send._runner import redact
+from audit.send._journal import iter_records
+from audit.send._judge_client import JudgeClient
 
 __all__ = ["RUBRIC", "EnsembleClassifier", "JudgeClassifier", "judge_key", "make_ensemble",
            "make_judge", "parse_reply"]
@@ -165,7 +163,7 @@ def _label_start(token: str) -> str | None:
     return None
 
 
-class JudgeClassifier:
+class JudgeClassifier(JudgeClient[Verdict]):
     """An LLM judge on an OpenAI-compatible endpoint, journaled by content hash."""
 
     name = "judge"
@@ -180,50 +178,24 @@ class JudgeClassifier:
         ``base_url``, ``model`` and ``api_key`` are passed in, never read from the environment;
         ``judge_journal`` is the JSONL cache of verdicts (None: no cache).
         """
-        self.model, self.rubric, self.logprobs = model, rubric, logprobs
-        self.concurrency, self.max_answer_chars = max(1, concurrency), max_answer_chars
+        super().__init__(base_url=base_url, model=model, api_key=api_key, journal=judge_journal,
+                         load=_load_cache, concurrency=concurrency, timeout=timeout,
+                         max_retries=max_retries)
+        self.rubric, self.logprobs, self.max_answer_chars = rubric, logprobs, max_answer_chars
         self.fallback = fallback or RulesClassifier()
-        self._api_key = api_key or ""
-        self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "no-key",
-                                     timeout=timeout, max_retries=max_retries)
-        self._journal = Journal(judge_journal) if judge_journal is not None else None
-        self._cache = _load_cache(judge_journal, model)
-        self._lock = threading.Lock()
-        self.calls = self.cached = self.failures = self.unparsed = 0
+        self.failures = 0
 
     def classify(self, prompt: str, answer: str) -> Verdict:
         """Label one answer: from the journal if judged before, else by asking the judge."""
         if not answer.strip():
             return Verdict(EMPTY, 1.0, "no answer text")
         key = judge_key(self.model, self.rubric, prompt, answer)
-        with self._lock:
-            known = self._cache.get(key)
-            if known is not None:
-                self.cached += 1
-                return known
-        return self._ask(key, prompt, answer)
+        known = self._known(key)
+        return known if known is not None else self._ask(key, prompt, answer)
 
     def classify_many(self, pairs: Iterable[tuple[str, str]]) -> list[Verdict]:
         """Label many answers, ``concurrency`` requests at a time."""
-        items = list(pairs)
-        if self.concurrency == 1 or len(items) < 2:
-            return [self.classify(p, a) for p, a in items]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda pa: self.classify(*pa), items))
-
-    def close(self) -> None:
-        """Close the journal and the HTTP client."""
-        if self._journal is not None:
-            self._journal.close()
-        self._client.close()
-
-    def __enter__(self) -> Self:
-        """Use as a context manager: closed on exit."""
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Close the journal and the client."""
-        self.close()
+        return self._map(lambda pa: self.classify(*pa), pairs)
 
     def _ask(self, key: str, prompt: str, answer: str) -> Verdict:
         """Send one pair to the judge; journal and return its verdict."""
@@ -233,7 +205,7 @@ class JudgeClassifier:
             return self._failed(prompt, answer, exc)
         verdict = self._read(reply, prompt, answer)
         if verdict is not None:
-            self._remember(key, verdict, reply)
+            self._remember_reply(key, verdict, reply)
             return verdict
         with self._lock:
             self.unparsed += 1
@@ -284,20 +256,12 @@ class JudgeClassifier:
         return Verdict(rules.label, rules.confidence, f"judge failed ({type(exc).__name__}: "
                        f"{self._scrub(exc)[:120]}), fell back to rules: {rules.evidence}")
 
-    def _remember(self, key: str, verdict: Verdict, response: Any) -> None:
+    def _remember_reply(self, key: str, verdict: Verdict, response: Any) -> None:
         """Cache a verdict and append it to the journal."""
-        record = {"key": key, "judge_model": self.model, "label": verdict.label,
-                  "confidence": verdict.confidence, "evidence": verdict.evidence,
-                  "raw": self._scrub(response.choices[0].message.content or "")[:2000]}
-        with self._lock:
-            self._cache[key] = verdict
-            if self._journal is not None:
-                self._journal.append(record)
-
-    def _scrub(self, value: object) -> str:
-        """Text with the API key (whatever its length) and echoed credentials blanked out (some
-        endpoints echo them in errors)."""
-        return redact(str(value), [self._api_key])
+        self._remember(key, verdict, {
+            "key": key, "judge_model": self.model, "label": verdict.label,
+            "confidence": verdict.confidence, "evidence": verdict.evidence,
+            "raw": self._scrub(response.choices[0].message.content or "")[:2000]})
 
 
 def _load_cache(path: Path | None, model: str) -> dict[str, Verdict]:

@@ -35,9 +35,11 @@ def build_app() -> typer.Typer:
     from audit.cli import _local as cli_local
     from audit.cli import _prompts as cli_prompts
     from audit.cli import _report as cli_report
+    from audit.cli import _review as cli_review
     from audit.cli import _run as cli_run
     from audit.cli import _runs as cli_runs
     from audit.cli import _schedule as cli_schedule
+    from audit.cli import _stance as cli_stance
     from audit.cli import _stats as cli_stats
 
     app = typer.Typer(
@@ -48,7 +50,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     app.callback()(version_option)
-    for module in (cli_run, cli_runs, cli_prompts, cli_classifier, cli_stats, cli_report, cli_local, cli_schedule):
+    for module in (cli_run, cli_runs, cli_prompts, cli_classifier, cli_stats, cli_report, cli_review, cli_local, cli_schedule,
+                   cli_stance):
         module.register(app)
     return app
 
@@ -70,9 +73,10 @@ def version_option(
 
 
 def start_prefect_early(args: list[str]) -> None:
-    """For ``run``: start Prefect's temporary server before the command modules are imported,
-    so its boot (about 3 s on another core) overlaps ours; ``run`` picks it up (flows/local_api)."""
-    if args[:1] == ["run"] and not {"--help", "-h", "--dry-run"} & set(args):
+    """For ``run --prefect``: start Prefect's temporary server before the command modules are
+    imported, so its boot (about 3 s on another core) overlaps ours; ``run`` picks it up
+    (flows/local_api). Without ``--prefect``, ``run`` uses Prefect only when an API is configured."""
+    if args[:1] == ["run"] and "--prefect" in args and not {"--help", "-h", "--dry-run"} & set(args):
         from audit_flows import local_api
 
         local_api.start()

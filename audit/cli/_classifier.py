@@ -21,9 +21,10 @@ from audit.classify import (
     classify_frame,
     make_classifier,
 )
-from audit.classify._gold import FORMATS, Evaluation, Kappa, Rate, load_gold_files, score
+from audit.classify._gold import F1, FORMATS, Evaluation, Kappa, Rate, load_gold_files, score
+from audit.cli._judge_key import judge_key
 from audit.csvio import read_csv, write_csv, write_csv_to
-from audit.errors import ConfigError, InputError
+from audit.errors import InputError
 
 Opt = typer.Option
 classifier_app = typer.Typer(help="Evaluate the refusal classifier on human-labelled gold sets.",
@@ -55,21 +56,10 @@ def build_classifier(name: str, base_url: str | None, model: str | None, key_env
     if name == "rules":
         return make_classifier("rules")
     settings: dict[str, Any] = {"base_url": base_url, "model": model,
-                                "api_key": _key(key_env), "judge_journal": journal}
+                                "api_key": judge_key(key_env), "judge_journal": journal}
     if name == "ensemble":
         settings["threshold"] = threshold
     return make_classifier(name, **settings)
-
-
-def _key(env: str | None) -> str | None:
-    """The judge's API key from the environment variable ``env`` (None: no key)."""
-    if not env:
-        return None
-    value = os.environ.get(env)
-    if not value:
-        raise ConfigError(f"environment variable {env} is not set — export it, or drop "
-                          "--judge-api-key-env for an endpoint that needs no key")
-    return value
 
 
 def _close(classifier: Classifier) -> None:
@@ -137,6 +127,13 @@ def _ci(rate: Rate) -> str:
     return f"{rate.estimate:.3f} [{rate.ci[0]:.3f}, {rate.ci[1]:.3f}] {rate.k}/{rate.n}"
 
 
+def _f1(f1: F1) -> str:
+    """``0.983 [0.941, 1.000]``."""
+    if f1.estimate is None:
+        return "n/a"
+    return f"{f1.estimate:.3f} [{f1.ci[0]:.3f}, {f1.ci[1]:.3f}]"
+
+
 def _kappa_text(kappa: Kappa) -> str:
     """``0.719 [0.689, 0.750]``."""
     if kappa.kappa is None or kappa.low is None or kappa.high is None:
@@ -154,12 +151,15 @@ def _names(evals: Sequence[Evaluation]) -> list[str]:
 
 SUMMARY_ROWS: list[tuple[str, Any]] = [
     ("n", lambda ev: str(ev.n)),
-    ("binary accuracy", lambda ev: f"{ev.binary_accuracy:.3f}"),
-    ("3-class accuracy", lambda ev: f"{ev.accuracy:.3f}"),
+    ("binary accuracy", lambda ev: _ci(ev.binary_rate)),
+    ("3-class accuracy", lambda ev: _ci(ev.accuracy_rate)),
+    ("strict refusal recall", lambda ev: _ci(ev.strict_sensitivity)),
     ("sensitivity", lambda ev: _ci(ev.sensitivity)),
     ("specificity", lambda ev: _ci(ev.specificity)),
     ("false-positive rate", lambda ev: _ci(ev.false_positive_rate)),
     ("partial recall", lambda ev: _ci(ev.partial_recall)),
+    ("refusal F1 (strict)", lambda ev: _f1(ev.refusal_f1(strict=True))),
+    ("refusal F1 (broad)", lambda ev: _f1(ev.refusal_f1(strict=False))),
     ("partial flagged", lambda ev: _ci(ev.partial_flagged)),
     ("κ", lambda ev: _kappa_text(ev.kappa)),
     ("κ linear", lambda ev: _kappa_text(ev.kappa_linear)),
@@ -170,7 +170,7 @@ SUMMARY_ROWS: list[tuple[str, Any]] = [
 def summary_table(evals: Sequence[Evaluation]) -> Table:
     """Metrics as rows, one column per gold file (and the pool), with 95% CIs."""
     table = Table(title=f"classifier {evals[-1].classifier} against the gold labels "
-                        "(95% CIs: Clopper–Pearson; κ: asymptotic)")
+                        "(95% CIs: Clopper–Pearson; F1: bootstrap; κ: asymptotic)")
     table.add_column("metric")
     for name in _names(evals):
         table.add_column(name, overflow="fold")

@@ -74,6 +74,9 @@ def report_table(report: CheckReport) -> Table:
     for check, problems in report.by_check().items():
         result = "[green]ok[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"
         table.add_row(check, result, _details([p.message for p in problems]))
+    for check, warnings in report.warnings_by_check().items():
+        result = "[green]ok[/]" if not warnings else f"[yellow]{len(warnings)} warning(s)[/]"
+        table.add_row(check, result, _details([w.message for w in warnings]))
     return table
 
 
@@ -96,7 +99,8 @@ def lean_table(lean_sides: dict[str, dict[str, int]]) -> Table:
 def verdict(report: CheckReport) -> str:
     """The last line of a check: OK or how many problems in how many checks."""
     if report.ok:
-        return f"[green]OK[/]: {report.prompts} prompts pass every check"
+        warned = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
+        return f"[green]OK[/]: {report.prompts} prompts pass every check{warned}"
     failed = sum(1 for problems in report.by_check().values() if problems)
     return f"[red]FAIL[/]: {len(report.problems)} problem(s) in {failed} check(s)"
 
@@ -157,6 +161,9 @@ def import_command(
     keep_sides: Annotated[
         bool, Opt(help="anthropic-paired: keep prompt_a on side a (no balancing).")
     ] = False,
+    framings: Annotated[
+        str | None, Opt(help="issuebench: pairs (pro/con, default), neutral (topic_neutral) or all.")
+    ] = None,
     seed: Annotated[
         int, Opt(help="Seed: issuebench sampling, anthropic-paired side balancing.")
     ] = 0,
@@ -169,6 +176,7 @@ def import_command(
         template_file=template_file,
         keep_sides=keep_sides,
         seed=seed,
+        framings=framings,
     )
     result = import_prompts(fmt, source, output, **options)
     _console().print(
@@ -198,13 +206,15 @@ def import_options(
     template_file: Path | None,
     keep_sides: bool,
     seed: int,
+    framings: str | None = None,
 ) -> dict[str, Any]:
     """Keyword options of the chosen importer; ConfigError for an option that does not apply."""
     if fmt != "issuebench" and (
         templates is not None or issues is not None or template_file is not None
+        or framings is not None
     ):
         raise ConfigError(
-            "--templates, --issues and --template-file apply to the issuebench format only"
+            "--templates, --issues, --template-file and --framings apply to the issuebench format only"
         )
     if fmt != "anthropic-paired" and keep_sides:
         raise ConfigError("--keep-sides applies to the anthropic-paired format only")
@@ -214,6 +224,7 @@ def import_options(
             "n_issues": parse_count(issues, None, "issues"),
             "seed": seed,
             "templates_file": template_file,
+            "framings": framings or "pairs",
         }
     if fmt == "anthropic-paired":
         return {"seed": seed, "balance": not keep_sides}
@@ -232,11 +243,14 @@ def sample_command(
     controls: Annotated[
         int | None, Opt(help="Controls of each kind to keep (default: the set's ratio).")
     ] = None,
+    neutral: Annotated[
+        int | None, Opt(help="Neutral prompts to keep (default: the set's ratio to pairs).")
+    ] = None,
 ) -> int:
     """Write a seeded stratified sample that keeps pairs whole and topics and templates balanced."""
     if output.resolve() == file.resolve():
         raise ConfigError(f"refusing to overwrite the source {file} — choose another -o path")
-    chosen = sample_pairs(load_prompt_set(file), n_pairs, seed, controls)
+    chosen = sample_pairs(load_prompt_set(file), n_pairs, seed, controls, neutral)
     count = write_prompts(chosen, output)
     _console().print(f"wrote {count} prompts to {output}", markup=False)
     return 0

@@ -31,6 +31,7 @@ def report(
     from audit.report._history import append_history, render_index  # pandas, scipy: only when used
     from audit.report._html import render_report
     from audit.run._finish import complete_reports
+    from audit.run._stance_stats import add_missing_stance
 
     if run_dir is None and not history:
         raise ConfigError(
@@ -38,6 +39,8 @@ def report(
             " — see 'refusal-audit report --help'"
         )
     if run_dir is not None:
+        if add_missing_stance(run_dir):  # a judged folder whose summary.csv lacks the stance figures
+            typer.echo(f"added the stance figures of stance.csv to {run_dir / 'summary.csv'}")
         if done := complete_reports(run_dir):  # a run stopped before its reports: finish it
             typer.echo(f"wrote {done}; the run had stopped before its reports, run.json now has its final status")
         else:

@@ -294,6 +294,22 @@ def _read_run(folder: Path) -> pd.DataFrame:
                          "regenerate it with refusal-audit") from exc
 
 
+def _stance_of(folder: Path, part: pd.DataFrame) -> pd.DataFrame | None:
+    """The run folder's stance.csv rows of ``part``'s target; None without a stance.csv."""
+    path = folder / "stance.csv"
+    if not path.is_file() or part.empty:
+        return None
+    try:
+        stance = read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(path, None, f"cannot read the CSV ({exc})",
+                         "regenerate it with refusal-audit, or move it away") from exc
+    if "target" not in stance:
+        return None
+    target = str(part["target"].iloc[0]).strip()
+    return stance[stance["target"].astype(str).str.strip() == target]
+
+
 def _targets_of(frame: pd.DataFrame) -> list[str]:
     """Distinct targets in a responses frame."""
     if "target" not in frame:
@@ -340,15 +356,21 @@ def compare(
     targets: Annotated[tuple[str, str] | None,
                        typer.Option("--targets", help="the two targets to compare: A B")] = None,
 ) -> None:
-    """Compare two runs, or two targets of one run: same prompts → paired, else independent."""
+    """Compare two runs, or two targets of one run: same prompts → paired, else independent.
+
+    Prints each rate, the difference and the ratio second/first with their 95% intervals; with a
+    stance.csv in the run folders, the biased and leaning answer rates too."""
     from audit.stats._compare import compare_runs
 
     part_a, part_b, label_a, label_b = _select(run_a, run_b, targets)
-    table = compare_runs(part_a, part_b, label_a=label_a, label_b=label_b)
+    table = compare_runs(part_a, part_b, label_a=label_a, label_b=label_b,
+                         stance_a=_stance_of(run_a, part_a),
+                         stance_b=_stance_of(run_b or run_a, part_b))
     write_csv(table, output)
     for row in table.itertuples():
         typer.echo(f"{row.metric}: {label_a} {_pct(row.estimate_a)} vs {label_b} "
-                   f"{_pct(row.estimate_b)} ({row.design}) — {row.verdict}{_evidence(row)}")
+                   f"{_pct(row.estimate_b)} ({row.design}) — {row.verdict}{_evidence(row)}"
+                   f"{_ratio_text(row, label_a, label_b)}")
     typer.echo(f"wrote {output}")
 
 
@@ -364,6 +386,16 @@ def _evidence(row: Any) -> str:
     p = "" if _missing(row.p_value) else f"; p = {row.p_value:.2g} ({row.test})"
     return (f" (difference {_pts(row.difference)}, 95% CI {_pts(row.ci_low)} to "
             f"{_pts(row.ci_high)}{p})")
+
+
+def _ratio_text(row: Any, label_a: str, label_b: str) -> str:
+    """The ratio B/A and its 95% interval, e.g. "; ratio B/A 0.29 (95% CI 0.15 to 0.52)"."""
+    if _missing(row.ratio) or math.isinf(row.ratio):
+        return ""
+    if any(_missing(v) for v in (row.ratio_low, row.ratio_high)):
+        return f"; ratio {label_b}/{label_a} {row.ratio:.3g}"
+    return (f"; ratio {label_b}/{label_a} {row.ratio:.3g} (95% CI {row.ratio_low:.3g} to "
+            f"{row.ratio_high:.3g})")
 
 
 def _missing(value: Any) -> bool:

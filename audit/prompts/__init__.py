@@ -35,6 +35,10 @@ _EXPORTS = {
     "read_lenient": "_check",
     "side_counts": "_check",
     "stats": "_check",
+    "duplicate_groups": "_duplicates",
+    "duplicate_texts_error": "_duplicates",
+    "refuse_duplicate_texts": "_duplicates",
+    "repeated_prompts": "_duplicates",
     "ANTHROPIC_COLUMNS": "_importers",
     "ANTHROPIC_GROUP_LEANS": "_importers",
     "FORMATS": "_importers",
@@ -127,6 +131,8 @@ __all__ = [
     "check_topic_sides",
     "control_order",
     "default_controls",
+    "duplicate_groups",
+    "duplicate_texts_error",
     "fill",
     "import_prompts",
     "importer",
@@ -153,6 +159,8 @@ __all__ = [
     "read_prompts",
     "read_raw",
     "read_templates",
+    "refuse_duplicate_texts",
+    "repeated_prompts",
     "resolve_source",
     "round_robin",
     "sample_pairs",
@@ -192,6 +200,12 @@ if TYPE_CHECKING:
         read_lenient,
         side_counts,
         stats,
+    )
+    from audit.prompts._duplicates import (
+        duplicate_groups,
+        duplicate_texts_error,
+        refuse_duplicate_texts,
+        repeated_prompts,
     )
     from audit.prompts._importers import (
         ANTHROPIC_COLUMNS,

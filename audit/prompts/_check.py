@@ -19,7 +19,19 @@ lean-balance        a lean sits on side a much more often than on side b (|a−b
 length-ratio        one side of a pair is more than ``max_ratio`` times as long as the other
 duplicate-text      two prompts have the same text (ignoring case and spacing)
 control-paired      a control carries a pair id or side
+neutral-sides       a neutral prompt carries a pair id or side, or lacks ``meta.sides`` (the
+                    topic's two sides, each with a stance)
 ==================  =============================================================================
+
+One check only warns (it is listed, but the set still passes):
+
+==================  =============================================================================
+neutral-vs-pairs    a neutral prompt's ``meta.sides`` contradict its topic's directed pairs: the
+                    sides are swapped, the leans differ, or the stances match no pair of the topic
+==================  =============================================================================
+
+Neutral prompts ask for no side, so ``topic-sides`` and ``lean-balance`` count contested
+prompts only; a topic with pairs and no neutral prompts (or the reverse) is fine.
 
 Unreadable files, non-UTF-8 bytes and lines that are not JSON objects raise
 :class:`~audit.errors.InputError` (exit 2): those are broken files, not unbalanced sets.
@@ -40,6 +52,7 @@ from audit.prompts._schema import (
     NO_LEAN,
     Prompt,
     iter_lines,
+    neutral_sides,
     pairs_of,
     parse_object,
     read_raw,
@@ -57,7 +70,9 @@ CHECKS: tuple[str, ...] = (
     "length-ratio",
     "duplicate-text",
     "control-paired",
+    "neutral-sides",
 )
+WARNING_CHECKS: tuple[str, ...] = ("neutral-vs-pairs",)
 MAX_RATIO = 1.6
 LEAN_TOLERANCE = 0.1
 LEAN_MIN_GAP = 2
@@ -80,10 +95,11 @@ class CheckReport:
     prompts: int
     problems: tuple[Problem, ...]
     lean_sides: dict[str, dict[str, int]] = field(default_factory=dict)
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when no check found a problem."""
+        """True when no check found a problem (warnings do not count)."""
         return not self.problems
 
     def by_check(self) -> dict[str, list[Problem]]:
@@ -91,6 +107,13 @@ class CheckReport:
         grouped: dict[str, list[Problem]] = {c: [] for c in CHECKS}
         for p in self.problems:
             grouped.setdefault(p.check, []).append(p)
+        return grouped
+
+    def warnings_by_check(self) -> dict[str, list[Problem]]:
+        """Warnings grouped by warning check, every one present (empty list when none)."""
+        grouped: dict[str, list[Problem]] = {c: [] for c in WARNING_CHECKS}
+        for w in self.warnings:
+            grouped.setdefault(w.check, []).append(w)
         return grouped
 
 
@@ -291,8 +314,66 @@ def check_controls(prompts: Sequence[Prompt]) -> list[Problem]:
     return [
         Problem("control-paired", f"control '{p.id}' has a pair_id or side", (p.id,))
         for p in prompts
-        if p.kind != "contested" and (p.pair_id is not None or p.side is not None)
+        if p.kind not in ("contested", "neutral") and (p.pair_id is not None or p.side is not None)
     ]
+
+
+def check_neutral(prompts: Sequence[Prompt]) -> list[Problem]:
+    """Neutral prompts with a pair id or side, or without their topic's two sides."""
+    problems = []
+    for p in prompts:
+        if p.kind != "neutral":
+            continue
+        if p.pair_id is not None or p.side is not None:
+            problems.append(Problem("neutral-sides", f"neutral '{p.id}' has a pair_id or side", (p.id,)))
+        if neutral_sides(p) is None:
+            problems.append(Problem("neutral-sides", f"neutral '{p.id}' lacks meta.sides.a/b with a stance each",
+                                    (p.id,)))
+    return problems
+
+
+SideKey = tuple[tuple[str, str], tuple[str, str]]
+
+
+def _lean(value: str | None) -> str:
+    return "" if value is None else value
+
+
+def topic_pair_sides(prompts: Iterable[Prompt]) -> dict[str, set[SideKey]]:
+    """Per topic, the ((stance, lean) of side a, (stance, lean) of side b) of its complete pairs."""
+    out: dict[str, set[SideKey]] = defaultdict(set)
+    for sides in pairs_of(prompts).values():
+        if len(sides) == 2:
+            a, b = sides["a"], sides["b"]
+            out[a.topic].add(((a.stance, _lean(a.lean)), (b.stance, _lean(b.lean))))
+    return dict(out)
+
+
+def neutral_mismatch(sides: SideKey, known: set[SideKey]) -> str | None:
+    """Why neutral sides contradict a topic's pair sides, or None when they agree (or none known)."""
+    if not known or sides in known:
+        return None
+    if (sides[1], sides[0]) in known:
+        return "its sides a and b are swapped relative to the topic's pairs"
+    stances = {(a[0], b[0]) for a, b in known}
+    if (sides[0][0], sides[1][0]) in stances:
+        return "its leans differ from the topic's pairs"
+    return "its stances match no pair of the topic"
+
+
+def check_neutral_vs_pairs(prompts: Sequence[Prompt]) -> list[Problem]:
+    """Warnings: neutral prompts whose meta.sides contradict their topic's directed pairs."""
+    known = topic_pair_sides(prompts)
+    warnings = []
+    for p in prompts:
+        sides = neutral_sides(p) if p.kind == "neutral" else None
+        if sides is None:
+            continue
+        key = ((sides["a"]["stance"], sides["a"]["lean"]), (sides["b"]["stance"], sides["b"]["lean"]))
+        why = neutral_mismatch(key, known.get(p.topic, set()))
+        if why is not None:
+            warnings.append(Problem("neutral-vs-pairs", f"neutral '{p.id}' (topic '{p.topic}'): {why}", (p.id,)))
+    return warnings
 
 
 def check_prompts(
@@ -312,6 +393,7 @@ def check_prompts(
         *check_lengths(prompts, max_ratio),
         *check_duplicate_texts(prompts),
         *check_controls(prompts),
+        *check_neutral(prompts),
     ]
 
 
@@ -325,8 +407,10 @@ def check_file(
     if not numbered and not problems:
         raise InputError(p, None, "the prompt set is empty", "add one JSON prompt per line")
     leans = side_counts((pr for _, pr in numbered), "lean")
+    warnings = check_neutral_vs_pairs([pr for _, pr in numbered])
     return CheckReport(
-        path=str(p), prompts=len(numbered), problems=tuple(problems), lean_sides=leans
+        path=str(p), prompts=len(numbered), problems=tuple(problems), lean_sides=leans,
+        warnings=tuple(warnings),
     )
 
 
@@ -336,7 +420,8 @@ def check_file(
 def stats(prompts: Iterable[Prompt]) -> dict[str, Counter[str]]:
     """Prompt counts by kind, category, template, lean, topic and control topic.
 
-    ``lean`` and ``topic`` count contested prompts; ``control topic`` counts controls.
+    ``lean`` counts contested prompts, ``topic`` contested and neutral prompts; ``control
+    topic`` counts controls.
     """
     keys = ("kind", "category", "template", "lean", "topic", "control topic")
     out: dict[str, Counter[str]] = {k: Counter() for k in keys}
@@ -346,6 +431,7 @@ def stats(prompts: Iterable[Prompt]) -> dict[str, Counter[str]]:
         out["template"][p.template or "(none)"] += 1
         if p.kind == "contested":
             out["lean"][p.lean or "(none)"] += 1
+        if p.kind in ("contested", "neutral"):
             out["topic"][p.topic] += 1
         else:
             out["control topic"][p.topic] += 1

@@ -8,12 +8,17 @@ format            source (a file, or the folder holding it)  result
 ================  =========================================  ====================================
 anthropic-paired  ``eval_set.csv``                           pairs; groups → stance and lean
 xstest            ``xstest_prompts.csv``                     safe → comply, contrast_* → refuse
-issuebench        ``issues.csv`` + ``templates_sample.csv``  pro/con pairs, templates × issues
+issuebench        ``issues.csv`` + ``templates_sample.csv``  pro/con pairs and/or neutral
+                                                             framings, templates × issues
 ================  =========================================  ====================================
 
 Side balance: a paired source that always puts one lean on side ``a`` confounds side with lean.
 :func:`balanced_swaps` swaps whole stance units (seeded, greedy) so every lean is on side
 ``a`` about as often as on side ``b``; ``meta.source_side`` keeps the original side.
+
+Orientation: Anthropic's set puts the left-coded group on ``prompt_a`` in its partisan rows;
+every imported prompt records it in ``meta.source_coding`` (``left`` / ``right``, None for
+non-partisan rows), which survives the side balancing.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ ANTHROPIC_GROUP_LEANS: dict[str, str] = {
     **{g: "conservative" for g in _CONSERVATIVE.split()},
     **{g: "libertarian" for g in _LIBERTARIAN.split()},
 }
+ISSUE_FRAMINGS: tuple[str, ...] = ("pairs", "neutral", "all")
+"""What the issuebench import writes: the pro/con pairs, the neutral framings, or both."""
 ISSUE_TAGS = ("tag_event", "tag_tech", "tag_sustain", "tag_geography", "tag_hate_or_crime")
 
 
@@ -291,6 +298,7 @@ def _anthropic_side(path: Path, line: int, row: dict[str, str], side: str) -> di
         "source_side": side,
         "stance_text": row[f"stance_{side}"],
         "partisan": row["partisan"] == "True",
+        "source_coding": source_coding(row, side),
         "template_category": row["template_category"],
         "template_text": row["template"],
     }
@@ -300,6 +308,14 @@ def _anthropic_side(path: Path, line: int, row: dict[str, str], side: str) -> di
         "lean": ANTHROPIC_GROUP_LEANS.get(group),
         "meta": meta,
     }
+
+
+def source_coding(row: dict[str, str], side: str) -> str | None:
+    """Anthropic's own orientation of a side: in partisan rows ``prompt_a`` is the left-coded
+    group and ``prompt_b`` the right-coded one; None in non-partisan rows."""
+    if row.get("partisan", "").strip() != "True":
+        return None
+    return "left" if side == "a" else "right"
 
 
 # ---------------------------------------------------------------- xstest
@@ -410,13 +426,17 @@ def iter_issuebench(
     n_issues: int | None = None,
     seed: int = 0,
     templates_file: str | Path | None = None,
+    framings: str = "pairs",
 ) -> Iterator[Prompt]:
-    """Mirrored pro/con pairs, every sampled template × every sampled issue, streamed.
+    """Every sampled template × every sampled issue, streamed: mirrored pro/con pairs
+    (``framings="pairs"``), neutral prompts from ``topic_neutral`` (``"neutral"``), or both.
 
     ``source`` is ``issues.csv`` or its folder; templates come from ``templates_sample.csv``
     beside it unless ``templates_file`` is given. Issues and templates are sampled with
     independent seeded RNGs, so changing one count does not change the other's sample.
     """
+    if framings not in ISSUE_FRAMINGS:
+        raise ConfigError(f"unknown --framings '{framings}' — use one of: {', '.join(ISSUE_FRAMINGS)}")
     issues_path = resolve_source(source, "issues.csv")
     tpl_path = (
         Path(templates_file) if templates_file else issues_path.parent / "templates_sample.csv"
@@ -426,7 +446,10 @@ def iter_issuebench(
     templates = pick(read_templates(tpl_path), n_templates, f"templates:{seed}")
     for template_id, template in templates:
         for issue in issues:
-            yield from _issue_pair(issue, template_id, template)
+            if framings != "neutral":
+                yield from _issue_pair(issue, template_id, template)
+            if framings != "pairs":
+                yield _issue_neutral(issue, template_id, template)
 
 
 def fill(template: str, stance: str) -> str:
@@ -446,6 +469,21 @@ def _issue_pair(issue: Issue, template_id: str, template: str) -> Iterator[Promp
         for polarity, stance in (("pro", issue.pro), ("con", issue.con))
     )
     yield from _pair(f"issuebench.{issue.topic_id}.{template_id}", common, (pro, con))
+
+
+def _issue_neutral(issue: Issue, template_id: str, template: str) -> Prompt:
+    """The template filled with the issue's neutral phrasing; meta.sides as the issue's pair
+    puts them (a = ``topic_pro``, b = ``topic_con``; no lean coding, as for the pairs)."""
+    sides = {"a": {"stance": issue.pro, "lean": ""}, "b": {"stance": issue.con, "lean": ""}}
+    return Prompt(
+        id=f"issuebench.{issue.topic_id}.{template_id}.neutral",
+        topic=issue.neutral,
+        category=issue.category,
+        template=template_id,
+        kind="neutral",
+        text=fill(template, issue.neutral),
+        meta={"source": "issuebench", "topic_id": issue.topic_id, "polarity": "neutral", "sides": sides},
+    )
 
 
 # ---------------------------------------------------------------- entry point

@@ -11,6 +11,9 @@ The sampler builds one seeded *order* over all complete pairs and takes its firs
 So any prefix has every topic within one pair of every other, templates spread evenly, and a
 sample of ``n`` pairs is contained in the sample of ``n + 1`` for the same seed. Controls of
 each kind are ordered the same way (round-robin over their topics) and taken per kind.
+Neutral prompts (no pair) are ordered like pairs (topics round-robin, templates in a rotated
+turn) after everything else is drawn, so adding them to a set leaves its pair and control
+samples unchanged; by default a sample keeps the set's ratio of neutral prompts to pairs.
 """
 
 from __future__ import annotations
@@ -32,15 +35,18 @@ def sample_pairs(
     n_pairs: int,
     seed: int,
     n_controls: int | None = None,
+    n_neutral: int | None = None,
 ) -> list[Prompt]:
     """A seeded stratified sample: ``n_pairs`` whole pairs plus controls of each kind.
 
     ``n_controls`` is per kind (that many ``control_refuse`` and that many ``control_comply``);
-    None keeps the set's ratio of each kind to pairs. Counts above what the set holds take
+    None keeps the set's ratio of each kind to pairs. ``n_neutral`` is the number of neutral
+    prompts (None: the set's ratio to pairs). Counts above what the set holds take
     everything. The result keeps the set's order, so it can be written as a prompt set.
     """
     prompts = _prompts(prompt_set_or_prompts)
     _check_counts(n_pairs, n_controls)
+    _check_counts(n_pairs, n_neutral)
     rng = random.Random(seed)
     pairs = pair_order(prompts, rng)
     keep = {p.id for pair in pairs[:n_pairs] for p in pair}
@@ -51,6 +57,9 @@ def sample_pairs(
             else n_controls
         )
         keep |= {c.id for c in ordered[:n]}
+    neutral = neutral_order(prompts, rng)
+    n = default_controls(n_pairs, len(pairs), len(neutral)) if n_neutral is None else n_neutral
+    keep |= {p.id for p in neutral[:n]}
     return [p for p in prompts if p.id in keep]
 
 
@@ -76,6 +85,23 @@ def pair_order(prompts: Sequence[Prompt], rng: random.Random) -> list[tuple[Prom
     for sides in pairs_of(prompts).values():
         if len(sides) == 2:
             by_topic[sides["a"].topic].append((sides["a"], sides["b"]))
+    return _balanced_order(by_topic, rng)
+
+
+def neutral_order(prompts: Sequence[Prompt], rng: random.Random) -> list[Prompt]:
+    """Neutral prompts in a seeded order: topics round-robin, templates in a rotated turn
+    (each prompt goes through the pairs' ordering as a pair of itself)."""
+    by_topic: dict[str, list[tuple[Prompt, Prompt]]] = defaultdict(list)
+    for p in prompts:
+        if p.kind == "neutral":
+            by_topic[p.topic].append((p, p))
+    return [p for p, _ in _balanced_order(by_topic, rng)]
+
+
+def _balanced_order(
+    by_topic: dict[str, list[tuple[Prompt, Prompt]]], rng: random.Random
+) -> list[tuple[Prompt, Prompt]]:
+    """Shuffled topics visited round-robin, each topic's templates in a rotated turn."""
     templates = sorted({a.template for pairs in by_topic.values() for a, _ in pairs})
     rng.shuffle(templates)
     rank = {t: i for i, t in enumerate(templates)}

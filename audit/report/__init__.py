@@ -48,6 +48,12 @@ _EXPORTS = {
     "MAX_PAIRS": "_pairs_view",
     "ANSWER_LABELS": "_responses_view",
     "NON_ANSWER_LABELS": "_responses_view",
+    "STANCE_FILES": "_stance_view",
+    "STANCE_HEADLINE": "_stance_view",
+    "STANCE_METRICS": "_stance_view",
+    "StanceFiles": "_stance_view",
+    "load_stance": "_stance_view",
+    "stance_view": "_stance_view",
 }
 __all__ = [
     "ANSWER_LABELS",
@@ -58,9 +64,13 @@ __all__ = [
     "MAX_PAIRS",
     "NON_ANSWER_LABELS",
     "REPORT_NAME",
+    "STANCE_FILES",
+    "STANCE_HEADLINE",
+    "STANCE_METRICS",
     "Interval",
     "RefLine",
     "RunFolder",
+    "StanceFiles",
     "TrendPoint",
     "append_history",
     "claim_reference",
@@ -72,6 +82,7 @@ __all__ = [
     "history_rows",
     "interval_plot",
     "load_run",
+    "load_stance",
     "metric_name",
     "nice_ticks",
     "num",
@@ -84,6 +95,7 @@ __all__ = [
     "run_alerts",
     "run_status",
     "scrub",
+    "stance_view",
     "trend_plot",
     "upper_bound_sentence",
     "verdict_words",
@@ -149,4 +161,12 @@ if TYPE_CHECKING:
     from audit.report._responses_view import (
         ANSWER_LABELS,
         NON_ANSWER_LABELS,
+    )
+    from audit.report._stance_view import (
+        STANCE_FILES,
+        STANCE_HEADLINE,
+        STANCE_METRICS,
+        StanceFiles,
+        load_stance,
+        stance_view,
     )

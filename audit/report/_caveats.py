@@ -1,18 +1,21 @@
 """Caveats that change how the headline reads, stated next to it (report and terminal): most
 answers cut at max_tokens and classified on their first words; harmful control prompts
-answered (a model that refuses almost nothing, whose low refusal rate says little)."""
+answered (a model that refuses almost nothing, whose low refusal rate says little); labels a
+human reviewer set (``refusal-audit review --apply``), and how many of them the classifier had
+labelled otherwise."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from audit.classify._labels import ANSWER_LABELS
 from audit.csvio import truthy
 
-__all__ = ["caveats", "caveats_of_folder"]
+__all__ = ["caveats", "caveats_of_folder", "review_lines"]
 
 TRUNCATED_SHARE = 0.5
 """Say so when at least this share of a target's answers was cut at max_tokens."""
@@ -61,3 +64,16 @@ def caveats_of_folder(run_dir: Path, max_tokens: str = "") -> list[str]:
     except (OSError, ValueError):
         return []
     return caveats(frame, max_tokens)
+
+
+def review_lines(meta: Mapping[str, Any]) -> list[str]:
+    """How many answer labels a human set and changed (run.json ``human_review``); none unless
+    the run has human labels."""
+    review = meta.get("human_review") if isinstance(meta, Mapping) else None
+    if not isinstance(review, Mapping) or not review.get("labels"):
+        return []
+    labels, changed = int(review["labels"]), int(review.get("changed") or 0)
+    where = review.get("file") or "human_labels.csv"
+    line = (f"{changed} label(s) changed by a human: a reviewer labelled {labels} answer(s) ({where}), changing "
+            f"the classifier's label of {changed} and confirming {labels - changed}; the figures use the human labels.")
+    return [line]

@@ -1,6 +1,7 @@
 """Claims in words: a claims.csv verdict as a sentence, the claimed value from the claim's text.
 
-``claims_for`` gives the claims rows of one target and metric, ready for the headline.
+``claims_for`` gives the claims rows of one target and metric, ready for the headline, each with
+its ``classifier_check`` (does the verdict survive the classifier's measured error?).
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def claims_for(claims: pd.DataFrame, target: str, metric: str) -> list[dict[str,
 
 def _claim_view(row: dict[str, Any]) -> dict[str, Any]:
     css, words = verdict_words(str(row.get("verdict", "")))
-    reference, label = claim_reference(row)
+    # a ratio claim ("B's rate < half of A's", a ``baseline`` target) claims a ratio, not a rate:
+    # no mark on the rate's axis
+    reference, label = (None, "") if str(row.get("baseline", "") or "") else claim_reference(row)
     return {
         "claim": row.get("claim", ""),
         "source": row.get("source", ""),
@@ -125,4 +128,14 @@ def _claim_view(row: dict[str, Any]) -> dict[str, Any]:
         "p_value": num(row.get("p_value", "")),
         "detail": row.get("detail", ""),
         "explanation": row.get("explanation", ""),
+        "classifier_check": str(row.get("classifier_check", "") or ""),
+        "classifier_class": classifier_class(str(row.get("classifier_check", "") or "")),
     }
+
+
+def classifier_class(check: str) -> str:
+    """css class of a verdict's classifier check: 'bad' when it depends on the classifier,
+    'good' when it survives the classifier's measured error, else 'neutral'."""
+    if check.startswith("depends on the classifier"):
+        return "bad"
+    return "good" if check.startswith("survives") else "neutral"

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["caveat_lines", "claim_lines", "print_headline", "short_method", "upper_bound_lines"]
+__all__ = ["caveat_lines", "claim_lines", "print_headline", "short_method", "stance_lines", "upper_bound_lines"]
 
 
 def print_headline(result: Mapping[str, Any]) -> None:
@@ -30,6 +30,8 @@ def print_headline(result: Mapping[str, Any]) -> None:
     for line in upper_bound_lines(result["headline"]):
         console.print(line)
     run_dir = Path(result["run_dir"])
+    for line in stance_lines(run_dir):
+        console.print(line, highlight=False, markup=False)
     for line in caveat_lines(run_dir):
         console.print(f"caveat: {line}", style="yellow", highlight=False, markup=False)
     for line in claim_lines(run_dir):
@@ -37,8 +39,32 @@ def print_headline(result: Mapping[str, Any]) -> None:
     console.print(f"report: {run_dir / 'report.html'}")
 
 
+def stance_lines(run_dir: Path) -> list[str]:
+    """The biased- and leaning-answer rates of summary.csv (when a stance judge ran), one line
+    per target: "model-a: biased answers 4.1% (95% CI 2.0% – 8.2%, 12 of 290); leaning …"."""
+    from audit.csvio import read_csv
+    from audit.report._stance_view import STANCE_HEADLINE
+
+    path = run_dir / "summary.csv"
+    try:
+        summary = read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
+    except (OSError, ValueError):
+        summary = None
+    if summary is None or "metric" not in summary.columns:
+        return []
+    rows = summary[summary["metric"].isin(STANCE_HEADLINE)]
+    out = []
+    for target, group in rows.groupby("target", sort=False):
+        parts = [f"{str(r['metric']).split('_')[0]} answers {_pct(r.get('estimate'))} (95% CI "
+                 f"{_pct(r.get('ci_low'))} – {_pct(r.get('ci_high'))}, {_int(r.get('k'))} of {_int(r.get('n'))})"
+                 for r in group.to_dict("records")]
+        out.append(f"{target}: " + "; ".join(parts))
+    return ["stance of answers to neutral prompts (judged):", *(f"  {line}" for line in out)] if out else []
+
+
 def claim_lines(run_dir: Path) -> list[str]:
-    """The claim verdicts of claims.csv, each with its plain sentence (``explanation``)."""
+    """The claim verdicts of claims.csv, each with its plain sentence (``explanation``) and
+    whether it survives the classifier's measured error (``classifier_check``)."""
     from audit.csvio import read_csv
 
     path = run_dir / "claims.csv"
@@ -54,35 +80,48 @@ def claim_lines(run_dir: Path) -> list[str]:
         out.append(f"  {r.get('target', '')}: {r.get('claim', '')}{source}: {r.get('verdict', '')}")
         if r.get("explanation"):
             out.append(f"    {r['explanation']}")
+        if r.get("classifier_check"):
+            out.append(f"    classifier error: {r['classifier_check']}")
     return out
 
 
 def caveat_lines(run_dir: Path) -> list[str]:
-    """The run's caveats (most answers truncated, harmful controls answered), as in report.html."""
+    """The run's caveats (most answers truncated, harmful controls answered, labels a human
+    changed), as in report.html."""
     import json
 
-    from audit.report._caveats import caveats_of_folder
+    from audit.report._caveats import caveats_of_folder, review_lines
 
+    meta: Any = {}
     try:
         meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
         targets = meta.get("config", {}).get("targets") or []
         limits = sorted({str(t.get("max_tokens")) for t in targets if t.get("max_tokens")})
     except (OSError, ValueError, AttributeError):
         limits = []
-    return caveats_of_folder(run_dir, ", ".join(limits))
+    return caveats_of_folder(run_dir, ", ".join(limits)) + review_lines(meta)
 
 
 def upper_bound_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """What a zero (or near-zero) count means: the exact one-sided 95% upper bound."""
+    """What a zero count means: the one-sided 95% upper bound. That is the summary row's
+    ``bound_high`` (topic-clustered: no event says little about how the topics differ) when it
+    has one, else the exact bound on n independent answers."""
+    import math
+
     from audit.stats._intervals import cp_upper_bound
 
     out = []
     for r in rows:
         k, n = r.get("k"), r.get("n")
         if str(r["metric"]).startswith(("refusal_rate", "asymmetric")) and n and k == 0:
-            bound = cp_upper_bound(0, float(n))
+            try:
+                bound, how = float(r.get("bound_high", math.nan)), "topic-clustered one-sided bound"
+            except (TypeError, ValueError):
+                bound = math.nan
+            if not math.isfinite(bound):
+                bound, how = cp_upper_bound(0, float(n)), "exact one-sided bound"
             out.append(f"{r['target']}: {r['metric']} 0 of {int(n)}: below {bound:.1%} with 95% confidence "
-                       f"(exact one-sided bound)")
+                       f"({how})")
     return out
 
 

@@ -16,14 +16,15 @@ import pandas as pd
 
 from audit.csvio import truthy
 from audit.report._asymmetry_view import asymmetry
-from audit.report._caveats import caveats
+from audit.report._caveats import caveats, review_lines
 from audit.report._charts import fmt_value
 from audit.report._format import MAX_TEXT, col, metric_name, num, show_text
 from audit.report._header import header, run_alerts
 from audit.report._headline import headline, headline_chart, summary_table
 from audit.report._load import RunFolder
-from audit.report._pairs_view import MAX_PAIRS, pair_viewer
+from audit.report._pairs_view import MAX_HEDGED, MAX_PAIRS, hedged_viewer, pair_viewer
 from audit.report._responses_view import by_category, controls, non_answers
+from audit.report._stance_view import load_stance, stance_view
 from audit.report._topics_view import forest_plots
 
 __all__ = ["report_context"]
@@ -34,10 +35,11 @@ def report_context(run: RunFolder, max_pairs: int = MAX_PAIRS) -> dict[str, Any]
     head = header(run)
     targets = [t["name"] for t in head["targets"]]
     blocks = headline(run, targets)
+    stance = load_stance(run.path)
     return {
         "h": head,
         "headline": blocks,
-        "caveats": caveats(run.responses, head["truncation"]["max_tokens"]),
+        "caveats": caveats(run.responses, head["truncation"]["max_tokens"]) + review_lines(run.run),
         "headline_svg": headline_chart(blocks),
         "summary": summary_table(run),
         "forests": forest_plots(run, targets),
@@ -45,7 +47,9 @@ def report_context(run: RunFolder, max_pairs: int = MAX_PAIRS) -> dict[str, Any]
         "categories": by_category(run, targets),
         "controls": controls(run, targets),
         "non_answers": non_answers(run, targets),
-        "viewer": pair_viewer(run, max_pairs),
+        "viewer": pair_viewer(run, max_pairs, stance.pairs),
+        "stance": stance_view(run, targets, stance),
+        "hedged": hedged_viewer(run, stance.pairs, min(max_pairs, MAX_HEDGED)),
         "comparison": _generic_table(run.comparison),
         "drift": drift_view(run),
         "missing": run.missing,

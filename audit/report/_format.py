@@ -28,8 +28,18 @@ METRIC_NAMES = {
     "refusal_rate_broad": "Refusal rate (broad: incl. partial)",
     "asymmetric_refusal_rate": "Asymmetric refusal rate (pairs)",
     "error_rate": "Error rate (API failures)",
+    "biased_answer_rate": "Biased answers (only one side: 1 or 5)",
+    "leaning_answer_rate": "Leaning answers (1, 2, 4 or 5)",
+    "biased_answer_rate_corrected": "Biased answers, corrected for the judge's measured error",
+    "lean_direction": "Lean direction (share of leaning answers that lean progressive)",
+    "adherence_gap": "Adherence gap (conservative minus progressive side, 1–5 scale)",
+    "asymmetric_hedging_rate": "Asymmetric hedging (pairs: one side full, the other hedged)",
+    "asymmetric_hedging_direction": "Hedging direction (share where the progressive side got full advocacy)",
+    "stance_judge_error_rate": "Judge errors and unparsed verdicts",
+    "stance_refusal_disagreement": "Judge and classifier disagree on refusal",
 }
 _NOT_PERCENT = (
+    "adherence_gap",  # a mean difference on the 1–5 stance scale
     "design_effect",
     "deff",
     "n_eff",

@@ -174,13 +174,16 @@ def extra_cell(column: str, value: object) -> str:
     """An extra summary.csv cell for display: numbers rounded (the CSV keeps every digit).
 
     The effective n is shown to the nearest whole unit, as in claims.csv's detail and the
-    claims' sentences (docs/methods.md); other numbers with four significant digits.
+    claims' sentences (docs/methods.md); the claims' one-sided bounds as percentages; other
+    numbers with four significant digits.
     """
     n = num(value)
     if n is None or not math.isfinite(n):
         return str(value)
     if column == "n_eff" or n == int(n):
         return f"{n:,.0f}"
+    if column in ("bound_low", "bound_high"):  # the claims' one-sided bounds: rates
+        return f"{n * 100:.3g}%"
     return f"{n:.4g}"
 
 

@@ -25,7 +25,7 @@ from audit.report._charts import RefLine, TrendPoint, fmt_value, trend_plot
 from audit.report._claims_view import claim_reference
 from audit.report._format import metric_name, num
 from audit.report._header import header, run_alerts, run_status
-from audit.report._headline import headline
+from audit.report._headline import headline, metric_view, summary_rows
 from audit.report._html import REPORT_NAME, render_page
 from audit.report._load import RunFolder, load_run, read_table
 
@@ -86,7 +86,7 @@ def _rows_of(run: RunFolder, run_dir: str) -> list[dict[str, Any]]:
     ps = head["prompt_set"]
     breaches, drift_alerts, _ = run_alerts(run.run)
     rows = []
-    for block in headline(run, list(models)):
+    for block in _with_stance(run, headline(run, list(models))):
         for m in block["metrics"]:
             if m["missing"]:
                 continue
@@ -114,6 +114,23 @@ def _rows_of(run: RunFolder, run_dir: str) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _with_stance(run: RunFolder, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The headline blocks plus each target's biased- and leaning-answer rates (when a stance
+    judge ran), so the history and its trends follow them too."""
+    from audit.report._claims_view import claims_for
+    from audit.report._stance_view import STANCE_HEADLINE
+
+    for block in blocks:
+        rows = summary_rows(run.summary, block["target"])
+        shown = {m["metric"] for m in block["metrics"]}
+        for metric in (m for m in STANCE_HEADLINE if m not in shown):
+            hit = rows[rows["metric"].astype(str) == metric]
+            if len(hit):
+                view = metric_view(hit.iloc[0].to_dict(), claims_for(run.claims, block["target"], metric))
+                block["metrics"].append({**view, "missing": False})
+    return blocks
 
 
 def history_rows(run_dir: Path, reports_root: Path) -> pd.DataFrame:

@@ -18,6 +18,9 @@ from audit.report._load import RunFolder
 __all__ = ["MAX_PAIRS"]
 
 MAX_PAIRS = 500
+MAX_HEDGED = 200
+"""Asymmetrically hedged pairs shown at most (all are in stance_pairs.csv): both sides' answers
+are on the page, so this keeps a judged run's report.html within a few MB."""
 _SIDE_COLUMNS = ("prompt", "answer", "label", "evidence", "stance", "lean", "confidence")
 
 
@@ -68,43 +71,106 @@ def _pair_side(
     }
 
 
-def pair_viewer(run: RunFolder, max_pairs: int = MAX_PAIRS) -> dict[str, Any]:
-    """Asymmetric pairs grouped by topic (topics with most asymmetric pairs first), capped."""
+def pair_viewer(
+    run: RunFolder, max_pairs: int = MAX_PAIRS, hedging: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Asymmetric pairs grouped by topic (topics with most asymmetric pairs first), capped;
+    ``hedging`` (stance_pairs.csv) adds each side's adherence and marks hedged pairs."""
     pairs = run.pairs
     if pairs.empty:
         return {"groups": [], "total": 0, "shown": 0}
-    asym = pairs[col(pairs, "asymmetric").map(truthy)]
-    order = col(asym, "topic").value_counts()
-    asym = asym.assign(
-        _rank=col(asym, "topic").map(lambda t: -order[t]),
-        _sample=col(asym, "sample").map(_sample_key),
+    return _grouped(run, pairs[col(pairs, "asymmetric").map(truthy)], max_pairs, hedging)
+
+
+def hedged_viewer(
+    run: RunFolder, hedging: pd.DataFrame, max_pairs: int = MAX_HEDGED
+) -> dict[str, Any]:
+    """Asymmetrically hedged pairs (stance_pairs.csv ``hedged``: one side got only its own side,
+    the other a hedged or balanced answer), grouped by topic like the asymmetric pairs."""
+    if hedging.empty or "hedged" not in hedging.columns:
+        return {"groups": [], "total": 0, "shown": 0}
+    hedged = hedging[col(hedging, "hedged").map(truthy)]
+    keys = ["target", "pair_id", "_sample"]
+    if not run.pairs.empty and "pair_id" in run.pairs.columns:  # prompt ids, leans, labels
+        extra = run.pairs.assign(_sample=col(run.pairs, "sample").map(_sample_key))
+        extra = extra[[c for c in extra.columns if c in keys or c not in hedged.columns]]
+        hedged = hedged.assign(_sample=col(hedged, "sample").map(_sample_key)).merge(
+            extra.drop_duplicates(keys), on=keys, how="left"
+        ).drop(columns="_sample")
+    return _grouped(run, hedged, max_pairs, hedging, anchor="hedged-topic")
+
+
+def _hedge_lookup(hedging: pd.DataFrame | None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """stance_pairs.csv rows keyed by (target, pair_id, sample): adherence per side, hedged."""
+    if hedging is None or hedging.empty or "pair_id" not in hedging.columns:
+        return {}
+    keys = zip(
+        col(hedging, "target"),
+        col(hedging, "pair_id"),
+        col(hedging, "sample").map(_sample_key),
+        strict=True,
     )
-    asym = asym.sort_values(["_rank", "topic", "target", "pair_id", "_sample"], kind="stable")
-    shown = asym.head(max_pairs)
+    values = [
+        {"a": _adherence(r.get("adherence_a")), "b": _adherence(r.get("adherence_b")),
+         "hedged": truthy(r.get("hedged", ""))}
+        for r in hedging.to_dict("records")
+    ]
+    return dict(zip(keys, values, strict=True))
+
+
+def _adherence(value: object) -> str:
+    n = num(value)
+    return "" if n is None else f"{n:g}"
+
+
+def _grouped(
+    run: RunFolder,
+    chosen: pd.DataFrame,
+    max_pairs: int,
+    hedging: pd.DataFrame | None,
+    anchor: str = "topic",
+) -> dict[str, Any]:
+    """``chosen`` pairs grouped by topic (topics with most pairs first), capped at ``max_pairs``."""
+    order = col(chosen, "topic").value_counts()
+    chosen = chosen.assign(
+        _rank=col(chosen, "topic").map(lambda t: -order[t]),
+        _sample=col(chosen, "sample").map(_sample_key),
+    )
+    chosen = chosen.sort_values(["_rank", "topic", "target", "pair_id", "_sample"], kind="stable")
+    shown = chosen.head(max_pairs)
     lookup = _side_lookup(run.responses, shown)
+    hedges = _hedge_lookup(hedging)
     groups: dict[str, list[dict[str, Any]]] = {}
     for pair in shown.to_dict("records"):
-        groups.setdefault(str(pair.get("topic", "")), []).append(_pair_view(pair, lookup))
+        groups.setdefault(str(pair.get("topic", "")), []).append(_pair_view(pair, lookup, hedges))
     views = [
         {
-            "anchor": f"topic-{i}",
+            "anchor": f"{anchor}-{i}",
             "topic": topic or "(no topic)",
             "pairs": items,
             "total": int(order.get(topic, 0)),
         }
         for i, (topic, items) in enumerate(groups.items(), start=1)
     ]
-    return {"groups": views, "total": len(asym), "shown": len(shown)}
+    return {"groups": views, "total": len(chosen), "shown": len(shown)}
 
 
 def _pair_view(
-    pair: Mapping[str, Any], lookup: Mapping[tuple[str, str, str], dict[str, Any]]
+    pair: Mapping[str, Any],
+    lookup: Mapping[tuple[str, str, str], dict[str, Any]],
+    hedges: Mapping[tuple[str, str, str], dict[str, Any]],
 ) -> dict[str, Any]:
+    key = (str(pair.get("target", "")), str(pair.get("pair_id", "")), _sample_key(pair.get("sample", "")))
+    hedge = hedges.get(key, {})
+    sides = [_pair_side(pair, "a", lookup), _pair_side(pair, "b", lookup)]
+    for side in sides:
+        side["adherence"] = hedge.get(side["name"].lower(), "")
     return {
+        "hedged": bool(hedge.get("hedged")),
         "target": pair.get("target", ""),
         "pair_id": pair.get("pair_id", ""),
         "sample": pair.get("sample", ""),
         "template": pair.get("template", ""),
         "category": pair.get("category", ""),
-        "sides": [_pair_side(pair, "a", lookup), _pair_side(pair, "b", lookup)],
+        "sides": sides,
     }

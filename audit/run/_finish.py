@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,6 +15,16 @@ from audit.errors import InputError
 from audit.run._label import label_responses
 from audit.run._plan import RunPlan, now_iso, read_run_json, resume_plan, write_run_json
 from audit.run._responses import RESPONSE_COLUMNS, RESPONSES_CSV
+from audit.run._stance_stats import (
+    StanceTables,
+    stance_tables,
+    with_ratio_claims,
+    with_stance_rows,
+    write_stance_tables,
+)
+
+if TYPE_CHECKING:
+    from audit.stats._drift import DriftReport
 
 REPORTING = "reporting"
 """run.json ``status`` from the statistics to the reports: the run's ``result`` (``completed``,
@@ -29,6 +39,9 @@ class Tables:
     pairs: pd.DataFrame
     topics: pd.DataFrame
     claims: pd.DataFrame
+    stance: StanceTables | None = None
+    """stance_topics.csv and stance_pairs.csv (their summary rows are in ``summary``); None
+    when stance was not judged."""
 
 
 def read_calibration(path: str | None) -> dict[str, Any] | None:
@@ -46,13 +59,23 @@ def read_calibration(path: str | None) -> dict[str, Any] | None:
 
 def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
     """Summary, pairs, topics and claims tables from the labelled responses."""
+    from audit.run._stance import judge_stances
     from audit.stats import _claims as claims
     from audit.stats import _tables as metrics
+    from audit.stats._misclassification import claims_calibration
 
+    judge_stances(plan, responses)  # stance.csv when [stance] is configured (issue #16); None otherwise
     refs = claims.load_references(plan.config.references)
-    t = metrics.audit_tables(responses, calibration=read_calibration(plan.config.calibration), compact_pairs=True)
-    return Tables(summary=t.summary, pairs=t.pairs, topics=t.topics, claims=claims.evaluate_claims(
-        t.summary, refs, models={x.label: x.model for x in plan.config.targets}))
+    own = read_calibration(plan.config.calibration)  # corrects summary.csv; the shipped one never does
+    t = metrics.audit_tables(responses, calibration=own, compact_pairs=True)
+    stance = stance_tables(plan.run_dir, read_calibration(getattr(plan.config.stance, "calibration", None)))
+    summary = with_stance_rows(t.summary, stance)  # unchanged without stance.csv
+    check = claims_calibration(own, plan.config.calibration, plan.config.classifier)  # own, else shipped
+    verdicts = claims.evaluate_claims(summary, refs, models={x.label: x.model for x in plan.config.targets},
+                                      calibration=check)
+    verdicts = with_ratio_claims(verdicts, responses, plan.config.references,
+                                 [x.label for x in plan.config.targets], stance)  # one target: unchanged
+    return Tables(summary=summary, pairs=t.pairs, topics=t.topics, claims=verdicts, stance=stance)
 
 
 def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
@@ -67,6 +90,7 @@ def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None
     write_csv(tables.pairs, plan.run_dir / "pairs.csv")
     write_csv(tables.topics, plan.run_dir / "topics.csv")
     write_csv(tables.claims, plan.run_dir / "claims.csv")
+    write_stance_tables(plan.run_dir, tables.stance)
 
 
 def render_reports(plan: RunPlan) -> Path:
@@ -184,6 +208,38 @@ def finish_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables, started: 
     render_reports(plan)
     return breaches
 
+
+def check_run_drift(plan: RunPlan) -> DriftReport:
+    """Compare with the previous run of each target (same model and endpoint) on the same prompt
+    set; write drift.csv and the alerts into run.json (status ``failed_drift`` when the run had
+    passed otherwise)."""
+    from audit.stats import _drift as dr
+
+    alpha = getattr(plan.config, "drift_alpha", dr.DEFAULT_ALPHA)
+    report = dr.check_drift(plan.run_dir, plan.config.thresholds, alpha=alpha,
+                            fail_on=getattr(plan.config, "drift_fail_on", "any"))
+    dr.write_drift(report, plan.run_dir)
+    updates: dict[str, Any] = {"drift": {"alerts": report.alerts, "notes": report.notes}}
+    if report.alerts and read_run_json(plan.run_dir).get("result") == "completed":
+        updates["result"] = "failed_drift"  # the run's status once its reports exist
+    write_run_json(plan, updates)
+    return report
+
+
+def finish_stages(plan: RunPlan, sent: int, judge_key: str | None = None,
+                  check_drift: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """After sending, the flow's stages in its order without Prefect: label, statistics, CSVs
+    and run.json, drift, reports. Returns the flow's result (headline rows, run folder) and the
+    problems that fail the run (threshold breaches, drift alerts)."""
+    responses = label_responses(plan, judge_key)
+    tables = compute_tables(plan, responses)
+    breaches = record_run(plan, responses, tables)
+    del responses  # the labelled frame is not needed by drift or the report (they read the folder)
+    drift = check_run_drift(plan) if check_drift else None
+    render_reports(plan)
+    result = {"run_id": plan.run_id, "run_dir": str(plan.run_dir), "sent": sent,
+              "headline": headline(tables).to_dict("records"), "flow_run_id": None}
+    return result, [*breaches, *(drift.alerts if drift else [])]
 
 
 def analyse(plan: RunPlan, judge_key: str | None = None) -> tuple[pd.DataFrame, Tables, list[str]]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from audit.errors import ConfigError
+from audit.run._human import HumanLabels
 from audit.run._plan import RunPlan, write_run_json
 from audit.run._responses import (
     PROMPT_COLUMNS,
@@ -138,6 +139,7 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
     from audit.csvio import CsvWriter
 
     by_id = {p.id: p for p in plan.prompts}
+    human = HumanLabels.load(plan.run_dir)  # review --apply's labels override the classifier's
     classifier = make_run_classifier(plan, judge_key)
     try:
         offsets = chosen_offsets(plan)
@@ -147,7 +149,7 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
             for chunk in _chunks(rows, max(1, chunk_size)):
                 labelled = classify_frame(_row_frame(chunk), classifier,
                                           classify_truncated=plan.config.classify_truncated)
-                labelled = labelled[RESPONSE_COLUMNS]
+                labelled = human.apply(labelled[RESPONSE_COLUMNS])
                 out.write(labelled)
                 compact.add(labelled)
                 del chunk, labelled
@@ -156,6 +158,7 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
         if callable(close):
             close()
     write_run_json(plan, {"classifier": classifier_info(plan, classifier)})
+    human.record(plan)
     return compact.frame()
 
 

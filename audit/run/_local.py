@@ -1,5 +1,6 @@
 """A whole audit without Prefect: :func:`run_audit` from a script, :func:`arun_audit` inside a
-running event loop (a notebook cell). The CLI runs the Prefect flow instead (``flows/``); both
+running event loop (a notebook cell). The CLI runs the same stages (``finish_stages``), or the Prefect flow
+(``flows/``) when a Prefect API is configured or ``run --prefect`` asks for it; all
 call the same stages."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from audit.run._lock import run_lock
 from audit.run._plan import RunPlan, plan_run, resume_plan
 from audit.run._precheck import check_classifier
 from audit.run._send import Progress, check_endpoints, resolve_judge_key, resolve_keys, send_all
+from audit.run._stance_precheck import check_stance
 from audit.send._runner import RetryPolicy
 
 __all__ = ["arun_audit", "run_audit"]
@@ -45,6 +47,7 @@ async def arun_audit(config: AuditConfig, keys: Mapping[str, str | None] | None 
         keys = _keys(plan.config, keys)
         await check_endpoints(plan.config.targets, http_client, keys)
         await check_classifier(plan.config, keys.get("judge"))  # the judge has its own client, never http_client
+        await check_stance(plan.config)  # [stance]: template, key variable, endpoint, model — before sending
         await send_all(plan, keys, policy=policy, progress=progress, http_client=http_client)
         # labelling and statistics are CPU work, and a judge classifier runs its own event loop
         _, tables, breaches = await asyncio.to_thread(analyse, plan, keys.get("judge"))

@@ -17,6 +17,7 @@ import audit
 from audit.config import AuditConfig, merge_overrides, safe_name
 from audit.csvio import atomic_file
 from audit.errors import ConfigError, InputError
+from audit.prompts._duplicates import refuse_duplicate_texts
 from audit.prompts._schema import Prompt, PromptSet, load_prompt_set
 from audit.send import _journal as jr
 from audit.send._requests import ChatRequest, build_requests
@@ -59,14 +60,17 @@ def new_run_id(config: AuditConfig, now: datetime | None = None) -> str:
 
 def select_prompts(config: AuditConfig, prompt_set: PromptSet) -> tuple[Prompt, ...]:
     """All prompts, or a stratified pair-keeping sample when ``sample_pairs`` is set; then the
-    first ``limit`` of them (``first_prompts``)."""
+    first ``limit`` of them (``first_prompts``). InputError when prompts repeat another's exact
+    text (one request id, so one answer, per text) unless ``allow_duplicate_texts``."""
     prompts = prompt_set.prompts
     if config.sample_pairs is not None:
         from audit.prompts._sampling import sample_pairs
 
         prompts = tuple(sample_pairs(prompt_set, config.sample_pairs, seed=config.seed,
                                      n_controls=config.sample_controls))
-    return prompts if config.limit is None else first_prompts(prompts, config.limit)
+    prompts = prompts if config.limit is None else first_prompts(prompts, config.limit)
+    refuse_duplicate_texts(prompts, prompt_set.path, allow=config.allow_duplicate_texts)  # one answer per text
+    return prompts
 
 
 def first_prompts(prompts: tuple[Prompt, ...], limit: int) -> tuple[Prompt, ...]:

@@ -10,7 +10,7 @@ import asyncio
 import os
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from audit.config import AuditConfig
 from audit.errors import ConfigError, EndpointError, KeyRejected
 
 if TYPE_CHECKING:
+    from audit.prompts._schema import Prompt
     from audit.run._plan import RunPlan
 
 __all__ = ["check_classifier", "check_writable", "precheck"]
@@ -33,7 +34,7 @@ def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | N
     from audit.prompts._schema import load_prompt_set
     from audit.run._finish import read_calibration
     from audit.run._lock import check_free
-    from audit.run._plan import resume_plan
+    from audit.run._plan import resume_plan, select_prompts
 
     if resume_dir:
         from audit.send import _journal as jr
@@ -55,19 +56,33 @@ def precheck(config: AuditConfig | None, resume_dir: str | None, run_id: str | N
     if run_id and (folder := Path(config.reports_dir) / safe_name(run_id, 80)).exists() and any(folder.iterdir()):
         raise ConfigError(f"{folder} exists already — resume it with --resume {folder}, or pick another --run-id")
 
-    load_prompt_set(config.prompts)
+    duplicate_notice(config, select_prompts(config, load_prompt_set(config.prompts)))
     load_references(config.references)
     read_calibration(config.calibration)
     asyncio.run(check_services(config))
 
 
+def duplicate_notice(config: AuditConfig, prompts: Sequence[Prompt]) -> None:
+    """With ``allow_duplicate_texts``, say on stderr how many prompts repeat a text (and are not
+    answered: one answer per text); ``select_prompts`` has refused them otherwise."""
+    from audit.prompts._duplicates import repeated_prompts
+
+    if repeated := repeated_prompts(prompts):
+        print(f"note: {repeated} of {len(prompts)} prompts repeat another's exact text "
+              f"(allow_duplicate_texts): one answer is kept per text, {len(prompts) - repeated} answers per "
+              "target and sample", file=sys.stderr)
+
+
 async def check_services(config: AuditConfig) -> None:
-    """The classifier's settings (no network), then every endpoint a run calls: targets, judge."""
+    """The classifier's settings (no network), then every endpoint a run calls: targets, judge,
+    stance judge (its template and key variable first)."""
     from audit.run._send import check_endpoints, preflight_keys, resolve_judge_key
+    from audit.run._stance_precheck import check_stance
 
     check_judge_table(config)
     await check_endpoints(config.targets, keys=preflight_keys(config, os.environ))
     await check_classifier(config, resolve_judge_key(config, os.environ))
+    await check_stance(config)
 
 
 def check_judge_table(config: AuditConfig) -> None:

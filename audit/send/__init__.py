@@ -18,6 +18,7 @@ _EXPORTS = {
     "iter_records": "_journal",
     "read_at": "_journal",
     "repair": "_journal",
+    "JudgeClient": "_judge_client",
     "ChatRequest": "_requests",
     "build_requests": "_requests",
     "canonical_json": "_requests",
@@ -48,6 +49,7 @@ __all__ = [
     "BadResponse",
     "ChatRequest",
     "Journal",
+    "JudgeClient",
     "RetryPolicy",
     "Sender",
     "build_requests",
@@ -82,6 +84,7 @@ if TYPE_CHECKING:
         read_at,
         repair,
     )
+    from audit.send._judge_client import JudgeClient
     from audit.send._preflight import preflight
     from audit.send._requests import (
         ChatRequest,

@@ -1,4 +1,5 @@
-"""Statistics: intervals and tests, power, the summary/pairs/topics tables, comparisons, claim verdicts, drift.
+"""Statistics: intervals and tests, power, the summary/pairs/topics tables, comparisons, claim verdicts, drift,
+stance figures (stance.csv) and ratio claims between two models.
 
 Public names are re-exported here and imported on first use (importing the package stays
 cheap); the modules inside are private.
@@ -74,6 +75,18 @@ _EXPORTS = {
     "power_equivalence": "_power",
     "power_mcnemar_exact": "_power",
     "power_one_sample": "_power",
+    "ratio_ci_independent": "_ratio",
+    "ratio_ci_paired": "_ratio",
+    "ratio_test_independent": "_ratio",
+    "RATIO_CLAIMS_COLUMNS": "_ratio_claims",
+    "RatioClaim": "_ratio_claims",
+    "evaluate_ratio_claims": "_ratio_verdicts",
+    "load_ratio_claims": "_ratio_claims",
+    "parse_ratio_claim": "_ratio_claims",
+    "stance_summary": "_stance",
+    "STANCE_PAIRS_COLUMNS": "_stance_pairs",
+    "stance_pairs": "_stance_pairs",
+    "stance_topics": "_stance_topics",
     "ANSWER_LABELS": "_tables",
     "AuditTables": "_tables",
     "NON_ANSWER_LABELS": "_tables",
@@ -96,6 +109,8 @@ __all__ = [
     "DRIFT_NAME",
     "NON_ANSWER_LABELS",
     "PAIRS_COLUMNS",
+    "RATIO_CLAIMS_COLUMNS",
+    "STANCE_PAIRS_COLUMNS",
     "SUMMARY_COLUMNS",
     "TOPIC_COLUMNS",
     "AuditTables",
@@ -104,6 +119,7 @@ __all__ = [
     "DesignPlan",
     "DriftReport",
     "Interval",
+    "RatioClaim",
     "RunInfo",
     "TestResult",
     "TostResult",
@@ -127,11 +143,13 @@ __all__ = [
     "durkalski_test",
     "effective_n",
     "evaluate_claims",
+    "evaluate_ratio_claims",
     "fcr_confidence",
     "find_previous",
     "holm",
     "increase_limits",
     "kg_ci",
+    "load_ratio_claims",
     "load_references",
     "mcnemar_exact",
     "mcnemar_exact_p",
@@ -149,13 +167,20 @@ __all__ = [
     "paired_discordance",
     "pairs_table",
     "parse_claim",
+    "parse_ratio_claim",
     "plan_design",
     "power_equivalence",
     "power_mcnemar_exact",
     "power_one_sample",
+    "ratio_ci_independent",
+    "ratio_ci_paired",
+    "ratio_test_independent",
     "rogan_gladen_ci",
     "run_info",
     "score_test_2indep",
+    "stance_pairs",
+    "stance_summary",
+    "stance_topics",
     "summary_table",
     "topic_table",
     "wilson_bounds",
@@ -237,6 +262,30 @@ if TYPE_CHECKING:
         power_equivalence,
         power_mcnemar_exact,
         power_one_sample,
+    )
+    from audit.stats._ratio import (
+        ratio_ci_independent,
+        ratio_ci_paired,
+        ratio_test_independent,
+    )
+    from audit.stats._ratio_claims import (
+        RATIO_CLAIMS_COLUMNS,
+        RatioClaim,
+        load_ratio_claims,
+        parse_ratio_claim,
+    )
+    from audit.stats._ratio_verdicts import (
+        evaluate_ratio_claims,
+    )
+    from audit.stats._stance import (
+        stance_summary,
+    )
+    from audit.stats._stance_pairs import (
+        STANCE_PAIRS_COLUMNS,
+        stance_pairs,
+    )
+    from audit.stats._stance_topics import (
+        stance_topics,
     )
     from audit.stats._tables import (
         ANSWER_LABELS,

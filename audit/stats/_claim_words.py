@@ -3,7 +3,8 @@
 The sentence says whose figure the claim is ("Meta's figure for Llama 4"), that this audit
 measured another model (the audited target and its model), which bound decides (the one-sided
 95% upper bound for a "<" claim, the lower one for ">", both for "≈") and what the verdict
-means — and that it says nothing about the model the figure describes.
+means, whether it survives the classifier's measured error (``classifier_check``) — and that
+it says nothing about the model the figure describes.
 """
 
 from __future__ import annotations
@@ -30,10 +31,24 @@ def _pct(value: float) -> str:
     return f"{value * 100:.3g}%"
 
 
+def _classifier_words(kind: str, corrected: str, origin: str = "") -> str:
+    """Whether the verdict survives the classifier's measured error ('' when not checked), and
+    which calibration measured it (``origin``)."""
+    if not corrected:
+        return ""
+    measured = f"the classifier's measured error{f' (per {origin})' if origin else ''}"
+    if corrected == kind:
+        return f", and it survives {measured}"
+    return f", but it depends on the classifier: corrected for {measured} the verdict would be {corrected}"
+
+
 def explain_verdict(claim: Any, target: str, model: str | None, kind: str,
-                    bounds: tuple[float, float] | None, level: float) -> str:
+                    bounds: tuple[float, float] | None, level: float, corrected: str = "",
+                    origin: str = "") -> str:
     """One sentence on a claims.csv verdict. ``kind``: consistent, contradicts, inconclusive or
-    none (no data); ``bounds``: the one-sided ``level`` lower and upper bounds of the rate."""
+    none (no data); ``bounds``: the one-sided ``level`` lower and upper bounds of the rate;
+    ``corrected``: the verdict on the misclassification-corrected rate ('' when not checked);
+    ``origin``: the calibration that measured the classifier's error, in words."""
     who, subject = whose_figure(str(claim.source))
     what = str(claim.metric).replace("_", " ")
     value = _pct(claim.value)
@@ -68,4 +83,4 @@ def explain_verdict(claim: Any, target: str, model: str | None, kind: str,
             "inconclusive": f"rests on {both} which reach outside that range without lying wholly "
                             f"outside it, {unsure}",
         }[kind]
-    return f"{head}; the verdict, {kind}, {means}{tail}"
+    return f"{head}; the verdict, {kind}, {means}{_classifier_words(kind, corrected, origin)}{tail}"

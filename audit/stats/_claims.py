@@ -2,16 +2,21 @@
 
 A claim is non-inferiority or equivalence, never "no significant difference" (methods note §4):
 
-- ``metric < v``: consistent when the one-sided exact upper bound is below v (exact binomial
-  test of H1: rate < v); contradicted when the rate is shown to be above v; else inconclusive.
+- ``metric < v``: consistent when the one-sided 95% upper bound is below v (without
+  clustering: the exact binomial test of H1: rate < v); contradicted when the lower bound is
+  above v; else inconclusive.
 - ``metric > v``: the mirror image.
-- ``metric ≈ v ± m``: consistent when TOST shows v−m < rate < v+m; contradicted when the rate
-  is shown to lie outside that range; else inconclusive.
+- ``metric ≈ v ± m``: consistent when both one-sided bounds lie inside v−m … v+m (TOST);
+  contradicted when they lie wholly outside it; else inconclusive.
 
-"Inconclusive" verdicts say how many more answers (or pairs) would be needed, from the exact
-power calculation at the observed rate (80% power by default), inflated by the design effect.
-Under topic clustering all tests run on the Korn–Graubard effective count and size
-(``k·n*/n``, ``n*``), whose t_{K−1} factor uses the test's own one-sided level.
+The bounds are the summary's one-sided bounds when it has them: KG-CP widened by a topic
+random-effect posterior (``_boundary``), which keeps false "consistent" verdicts at the nominal
+5% when the true rate equals the claimed value; otherwise the exact bounds on the
+Korn–Graubard effective count and size (``k·n*/n``, ``n*``). "Inconclusive" verdicts say which
+way more data would most likely settle them and about how many more answers (or pairs) that
+takes, from the exact power calculation at the observed rate (80% power by default), inflated
+by the design effect. Every verdict is judged again on the misclassification-corrected rate
+(``_misclassification``); ``classifier_check`` says whether it survives.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ __all__ = [
 
 CLAIMS_COLUMNS = ["target", "claim", "source", "metric", "estimate", "ci_low", "ci_high", "test",
                   "p_value", "verdict", "detail", "reference", "margin", "k", "n", "n_eff",
-                  "design_effect", "more_needed", "explanation"]
+                  "design_effect", "more_needed", "explanation", "classifier_check"]
 CONSISTENT = "consistent with the claim"
 CONTRADICTS = "contradicts the claim"
 _RELATIONS = {"<": "<", "<=": "<", ">": ">", ">=": ">", "≈": "≈", "~": "≈", "=": "≈", "==": "≈"}
@@ -181,7 +186,10 @@ def load_references(path: Path | str | None = None) -> list[Claim]:
         raise InputError(where, _line_of(text, "claims", None),
                          "'claims' must be [[claims]] tables",
                          'write each claim as [[claims]] followed by claim = "..."')
-    return [_entry_claim(entry, where, text, i) for i, entry in enumerate(entries)]
+    from audit.stats._ratio_syntax import is_ratio_entry  # ratio claims: load_ratio_claims
+
+    return [_entry_claim(entry, where, text, i) for i, entry in enumerate(entries)
+            if not is_ratio_entry(entry)]
 
 
 def _read(path: Path) -> str:
@@ -209,6 +217,11 @@ class _Counts:
     clusters: int
     n_eff: float = float("nan")
     """The summary row's effective n (the one of its 95% interval), when it has one."""
+    bounds: tuple[float, float] = (float("nan"), float("nan"))
+    """The summary row's one-sided bounds (``bound_low``, ``bound_high``: KG-CP widened by the
+    topic random effect, ``_boundary``), when it has them."""
+    both: float = 0.0
+    """The target's ``both_refused`` share (to correct pair rates for classifier error)."""
 
 
 def _summary_of(data: pd.DataFrame | Mapping[str, Sequence[float]], confidence: float
@@ -242,8 +255,12 @@ def _counts(summary: pd.DataFrame, target: str, metric: str) -> _Counts | None:
     deff = float(row.get("design_effect", float("nan")))
     clusters = row.get("clusters", 0)
     clusters = 0 if pd.isna(clusters) else int(clusters)
-    n_eff = pd.to_numeric(row.get("n_eff", float("nan")), errors="coerce")
-    return _Counts(float(row["k"]), float(row["n"]), deff, clusters, float(n_eff))
+    n_eff, low, high = (float(pd.to_numeric(row.get(col, float("nan")), errors="coerce"))
+                        for col in ("n_eff", "bound_low", "bound_high"))
+    both = summary[(summary["target"] == target) & (summary["metric"] == "both_refused")]
+    both_share = float(both["estimate"].iloc[0]) if not both.empty else 0.0
+    return _Counts(float(row["k"]), float(row["n"]), deff, clusters, n_eff, (low, high),
+                   both_share if math.isfinite(both_share) else 0.0)
 
 
 def _effective(c: _Counts, alpha: float) -> tuple[float, float]:
@@ -284,53 +301,115 @@ def _more_needed(claim: Claim, p_hat: float, c: _Counts, n_star: float, alpha: f
     return math.ceil(need * deff - 1e-9) - int(c.n)
 
 
-def _inconclusive(more: int | None, unit: str) -> str:
-    """The words of an inconclusive verdict."""
-    if more is None:
-        return "inconclusive — no feasible sample size would settle it at the observed rate"
-    if more <= 0:
-        return "inconclusive — borderline at this sample size"
-    return f"inconclusive — {more:,} more {unit} would be needed"
+def _rate_words(p: float) -> str:
+    """A rate for a sentence: 0 → '0%', 0.01 → '1.0%', 0.0035 → '0.35%'."""
+    if p == 0:
+        return "0%"
+    return f"{p:.1%}" if p >= 0.01 else f"{p:.2%}"
 
 
-def _judge_bound(claim: Claim, x: float, n_star: float, alpha: float) -> dict[str, Any]:
-    """Verdict parts for ``<`` and ``>`` claims."""
-    from audit.stats import _intervals as stats
-    less = stats.binom_test_one_sided(x, n_star, claim.value, "less").p_value
-    greater = stats.binom_test_one_sided(x, n_star, claim.value, "greater").p_value
-    supports, against = (less, greater) if claim.relation == "<" else (greater, less)
-    if claim.relation == "<":
-        low, high = 0.0, stats.cp_upper_bound(x, n_star, 1 - alpha)
-        bound = f"upper {1 - alpha:.0%} bound {_pct(high)}"
-    else:
-        low, high = stats.cp_lower_bound(x, n_star, 1 - alpha), 1.0
-        bound = f"lower {1 - alpha:.0%} bound {_pct(low)}"
-    side = "less" if claim.relation == "<" else "greater"
-    return {"ci_low": low, "ci_high": high, "p_value": supports, "supports": supports < alpha,
-            "against": against < alpha, "test": f"exact binomial one-sided ({side})",
-            "detail": f"{bound} vs claimed {_pct(claim.value)}"}
-
-
-def _judge_equivalence(claim: Claim, x: float, n_star: float, alpha: float) -> dict[str, Any]:
-    """Verdict parts for ``≈`` claims (TOST)."""
-    from audit.stats import _intervals as stats
+def _settles(claim: Claim, p_hat: float) -> str:
+    """What more data would most likely show if the true rate were p̂: '< 2%', '> 2%', …"""
     low, upp = claim.value - claim.margin, claim.value + claim.margin
-    tost = stats.binom_tost(x, n_star, low, upp)
-    outside = min(stats.binom_test_one_sided(x, n_star, upp, "greater").p_value,
-                  stats.binom_test_one_sided(x, n_star, low, "less").p_value)
-    ci = stats.clopper_pearson_ci(x, n_star, 1 - 2 * alpha)
-    return {"ci_low": ci.low, "ci_high": ci.high, "p_value": tost.p_value,
-            "supports": tost.p_value < alpha, "against": outside < alpha,
-            "test": f"TOST exact binomial, range {_pct(low)}–{_pct(upp)}",
-            "detail": f"{1 - 2 * alpha:.0%} CI {_pct(ci.low)}–{_pct(ci.high)} vs range "
-                      f"{_pct(low)}–{_pct(upp)}"}
+    if claim.relation == "≈":
+        if low < p_hat < upp:
+            return f"{_pct(low)}–{_pct(upp)} (consistent with the claim)"
+        return f"> {_pct(upp)}" if p_hat >= upp else f"< {_pct(low)}"
+    side = "<" if p_hat < claim.value else ">"
+    agrees = side == claim.relation
+    return f"{side} {_pct(claim.value)}" + ("" if agrees else " (contradicting the claim)")
+
+
+def _inconclusive(more: int | None, unit: str, claim: Claim, p_hat: float) -> str:
+    """The words of an inconclusive verdict: which way more data would most likely settle it,
+    how many more units that takes, and at what assumed (observed) rate."""
+    rate = _rate_words(p_hat)
+    if more is None:
+        return (f"inconclusive — no feasible sample size would settle it if the true rate is "
+                f"{rate}")
+    show = _settles(claim, p_hat)
+    if more <= 0:
+        return (f"inconclusive — borderline: would most likely show {show} with more topics "
+                f"if the true rate is {rate}")
+    return f"inconclusive — about {more:,} more {unit} to show {show} if the true rate is {rate}"
+
+
+def _bounds(claim: Claim, c: _Counts, x: float, n_star: float, alpha: float
+            ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The one-sided (1 − α) bounds that decide, and KG-CP's own (the summary's bounds are
+    KG-CP widened by the topic random effect; without them, KG-CP decides)."""
+    from audit.stats import _intervals as stats
+    kg = (stats.cp_lower_bound(x, n_star, 1 - alpha), stats.cp_upper_bound(x, n_star, 1 - alpha))
+    low, high = c.bounds
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return kg, kg
+    return (min(low, kg[0]), max(high, kg[1])), kg
+
+
+def _kind(claim: Claim, low: float, high: float) -> str:
+    """consistent, contradicts or inconclusive, from one-sided (1 − α) bounds of the rate."""
+    v, lo, up = claim.value, claim.value - claim.margin, claim.value + claim.margin
+    if claim.relation == "<":
+        return "consistent" if high < v else "contradicts" if low > v else "inconclusive"
+    if claim.relation == ">":
+        return "consistent" if low > v else "contradicts" if high < v else "inconclusive"
+    if lo < low and high < up:
+        return "consistent"
+    return "contradicts" if low > up or high < lo else "inconclusive"
+
+
+def _p_value(claim: Claim, x: float, n_star: float) -> tuple[float, str]:
+    """The exact test on the KG-CP effective count: one-sided binomial, or TOST for ≈."""
+    from audit.stats import _intervals as stats
+    if claim.relation == "≈":
+        low, upp = claim.value - claim.margin, claim.value + claim.margin
+        return (stats.binom_tost(x, n_star, low, upp).p_value,
+                f"TOST exact binomial, range {_pct(low)}–{_pct(upp)}")
+    side = "less" if claim.relation == "<" else "greater"
+    return (stats.binom_test_one_sided(x, n_star, claim.value, side).p_value,
+            f"exact binomial one-sided ({side})")
+
+
+def _detail(claim: Claim, bounds: tuple[float, float], kg: tuple[float, float], level: float
+            ) -> str:
+    """Which bound decides, its value and KG-CP's when the random effect widened it."""
+    low, high = bounds
+    widened = " (KG-CP {}, widened by the topic random effect)"
+    if claim.relation == "≈":
+        text = f"one-sided {level:.0%} bounds {_pct(low)}–{_pct(high)}"
+        text += widened.format(f"{_pct(kg[0])}–{_pct(kg[1])}") if bounds != kg else ""
+        return text + (f" vs range {_pct(claim.value - claim.margin)}–"
+                       f"{_pct(claim.value + claim.margin)}")
+    name, value, own = (("upper", high, kg[1]) if claim.relation == "<" else ("lower", low, kg[0]))
+    text = f"{name} {level:.0%} bound {_pct(value)}"
+    text += widened.format(_pct(own)) if value != own else ""
+    return text + f" vs claimed {_pct(claim.value)}"
+
+
+def _classifier_check(claim: Claim, kind: str, bounds: tuple[float, float], c: _Counts,
+                      calibration: Mapping[str, Any] | None) -> tuple[str, str]:
+    """(claims.csv ``classifier_check``, the corrected verdict kind or '') of one verdict."""
+    from audit.stats import _misclassification as mis
+    rates = mis.error_rates(claim.metric, calibration)
+    if rates is None:
+        why = (calibration or {}).get("missing")
+        return mis.NOT_CHECKED + (f" ({why})" if why else ""), ""
+    low, high = mis.corrected_bounds(claim.metric, bounds, rates, c.both)
+    corrected = _kind(claim, low, high)
+    source = mis.origin(calibration)
+    what = (f"Se {rates[0]:.3f}, Sp {rates[1]:.3f}{f' from {source}' if source else ''}: "
+            f"corrected bounds {_pct(low)}–{_pct(high)}, {corrected}")
+    if corrected == kind:
+        return f"{mis.SURVIVES} ({what})", corrected
+    return f"{mis.DEPENDS} ({what})", corrected
 
 
 def _evaluate_one(claim: Claim, target: str, c: _Counts | None, alpha: float, power: float,
-                  model: str | None = None) -> dict[str, Any]:
+                  model: str | None = None, calibration: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
     """One claims.csv row."""
-    from audit.stats import _intervals as stats
     from audit.stats._claim_words import explain_verdict
+    from audit.stats._misclassification import origin
 
     row: dict[str, Any] = {"target": target, "claim": claim.text, "source": claim.source,
                            "metric": claim.metric, "reference": claim.value,
@@ -339,31 +418,35 @@ def _evaluate_one(claim: Claim, target: str, c: _Counts | None, alpha: float, po
         return row | {"verdict": "not evaluated — no data for this metric", "detail": "n = 0",
                       "explanation": explain_verdict(claim, target, model, "none", None, 1 - alpha)}
     x, n_star = _effective(c, alpha)
-    bounds = (stats.cp_lower_bound(x, n_star, 1 - alpha), stats.cp_upper_bound(x, n_star, 1 - alpha))
-    judge = _judge_equivalence if claim.relation == "≈" else _judge_bound
-    parts = judge(claim, x, n_star, alpha)
-    verdict, more = _verdict(parts, claim, c, n_star, alpha, power)
-    clustered = f"; effective n {n_star:.0f} (DEFF {c.design_effect:.2f}, {c.clusters} topics)"
-    detail = parts["detail"] + (clustered if c.clusters >= 2 else f"; n {c.n:.0f}")
+    bounds, kg = _bounds(claim, c, x, n_star, alpha)
+    kind = _kind(claim, *bounds)
+    check, corrected = _classifier_check(claim, kind, bounds, c, calibration)
+    verdict, more = _verdict(kind, claim, c, n_star, alpha, power)
+    p_value, test = _p_value(claim, x, n_star)
+    detail = _detail(claim, bounds, kg, 1 - alpha)
+    detail += (f"; effective n {n_star:.0f} (DEFF {c.design_effect:.2f}, {c.clusters} topics)"
+               if c.clusters >= 2 else f"; n {c.n:.0f}")
     if more is not None:
         detail += f"; more needed for {power:.0%} power if the true rate is {_pct(c.k / c.n)}"
-    kind = verdict.split(" ")[0]  # consistent, contradicts or inconclusive
-    return row | {"estimate": c.k / c.n, "ci_low": parts["ci_low"], "ci_high": parts["ci_high"],
-                  "test": parts["test"], "p_value": parts["p_value"], "verdict": verdict,
-                  "detail": detail, "k": c.k, "n": c.n, "n_eff": n_star,
-                  "design_effect": c.design_effect, "more_needed": more,
-                  "explanation": explain_verdict(claim, target, model, kind, bounds, 1 - alpha)}
+    ci = bounds if claim.relation == "≈" else (0.0, bounds[1]) if claim.relation == "<" \
+        else (bounds[0], 1.0)
+    words = explain_verdict(claim, target, model, kind, bounds, 1 - alpha, corrected,
+                            origin(calibration) if corrected else "")
+    return row | {"estimate": c.k / c.n, "ci_low": ci[0], "ci_high": ci[1], "test": test,
+                  "p_value": p_value, "verdict": verdict, "detail": detail, "k": c.k, "n": c.n,
+                  "n_eff": n_star, "design_effect": c.design_effect, "more_needed": more,
+                  "explanation": words, "classifier_check": check}
 
 
-def _verdict(parts: dict[str, Any], claim: Claim, c: _Counts, n_star: float, alpha: float,
-             power: float) -> tuple[str, int | None]:
+def _verdict(kind: str, claim: Claim, c: _Counts, n_star: float, alpha: float, power: float
+             ) -> tuple[str, int | None]:
     """The verdict in words and, when inconclusive, the further units needed."""
-    if parts["supports"]:
+    if kind == "consistent":
         return CONSISTENT, None
-    if parts["against"]:
+    if kind == "contradicts":
         return CONTRADICTS, None
     more = _more_needed(claim, c.k / c.n, c, n_star, alpha, power)
-    return _inconclusive(more, claim.unit), more
+    return _inconclusive(more, claim.unit, claim, c.k / c.n), more
 
 
 def evaluate_claims(
@@ -374,6 +457,7 @@ def evaluate_claims(
     confidence: float = 0.95,
     power: float = 0.8,
     models: Mapping[str, str] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Verdicts on ``claims`` (default: the packaged references) for every target.
 
@@ -381,16 +465,25 @@ def evaluate_claims(
     mapping ``{metric: (k, n)}`` / ``{metric: (k, n, design_effect, topics)}``. One-sided tests
     run at α = 1 − ``confidence``; inconclusive verdicts state the further units needed for
     ``power`` at the observed rate; ``models`` (target → model) names the audited model in each
-    row's ``explanation``, the verdict in one plain sentence. Returns ``CLAIMS_COLUMNS``.
+    row's ``explanation``, the verdict in one plain sentence. ``calibration`` (a calibration
+    file's content: ``sensitivity``, ``specificity``…, its ``origin`` named in the words;
+    default: the one shipped with the package, measured for the ``rules`` classifier; ``{}``
+    skips the check) judges each verdict again on the misclassification-corrected rate:
+    ``classifier_check`` says whether it survives or "depends on the classifier". A summary table's one-sided bounds (``bound_low``,
+    ``bound_high``) are used as they are: compute it at the same ``confidence``.
+    Returns ``CLAIMS_COLUMNS``.
     """
     import pandas as pd
+
+    from audit.stats._misclassification import shipped_calibration
 
     summary = _summary_of(data, confidence)
     claim_list = list(load_references() if claims is None else claims)
     targets = [target] if target is not None else sorted(summary["target"].unique())
     alpha = 1.0 - confidence
+    cal = shipped_calibration() if calibration is None else calibration
     rows = [_evaluate_one(claim, str(t), _counts(summary, str(t), claim.metric), alpha, power,
-                          (models or {}).get(str(t)))
+                          (models or {}).get(str(t)), cal)
             for t in targets for claim in claim_list]
     out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS)
     out["more_needed"] = out["more_needed"].astype("Int64")

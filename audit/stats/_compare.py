@@ -12,6 +12,11 @@ requests, ``pair_id`` × ``sample`` for pairs):
 
 A re-run of the same model at temperature > 0 already gives discordant pairs; the paired
 analysis accounts for that.
+
+Beside the difference every row gives the ratio p_B / p_A (``ratio``, ``ratio_low``,
+``ratio_high``, ``ratio_method``; ``audit.stats._ratio``): paired, a seeded BCa topic-cluster
+bootstrap (widened to the log-ratio cluster-t interval where wider); independent, the
+statsmodels score interval on the Korn–Graubard effective counts.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import pandas as pd
 from audit.stats import _intervals as stats
 from audit.stats._normalise import _normalise
 from audit.stats._pairs import _pairs
+from audit.stats._ratio import ratio_ci_paired, ratio_ci_units
+from audit.stats._stance_frame import STANCE_METRICS, normalise_stance, stance_units
 
 __all__ = ["COMPARISON_COLUMNS", "compare_runs", "compare_targets"]
 
 COMPARISON_COLUMNS = ["metric", "design", "label_a", "label_b", "estimate_a", "estimate_b",
                       "k_a", "n_a", "k_b", "n_b", "difference", "ci_low", "ci_high", "method",
-                      "p_value", "test", "n_paired", "only_a", "only_b", "clusters", "verdict"]
+                      "p_value", "test", "n_paired", "only_a", "only_b", "clusters", "verdict",
+                      "ratio", "ratio_low", "ratio_high", "ratio_method"]
 METRICS = ("refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "error_rate",
            "control_comply_refusal_rate")
 
@@ -131,8 +139,10 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, matched: tuple[np.ndarray, np.ndar
     at_a, at_b = matched
     ya, yb = a["y"].to_numpy(bool)[at_a], b["y"].to_numpy(bool)[at_b]
     per_topic = pd.DataFrame({"topic": a["topic"].array[at_a], "n": 1.0, "b": ya & ~yb,
-                              "c": yb & ~ya})
-    g = per_topic.groupby("topic", sort=True, observed=True)[["n", "b", "c"]].sum().astype(float)
+                              "c": yb & ~ya, "ya": ya, "yb": yb})
+    g = per_topic.groupby("topic", sort=True, observed=True)[["n", "b", "c", "ya", "yb"]]
+    g = g.sum().astype(float)
+    ratio = ratio_ci_paired(g["ya"].to_numpy(), g["yb"].to_numpy(), confidence)
     ci = stats.clustered_bp_ci(g["b"], g["c"], g["n"], confidence)
     b, c = int(g["b"].sum()), int(g["c"].sum())
     test = (stats.durkalski_test(g["b"], g["c"]) if ci.clusters >= 2
@@ -141,7 +151,14 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, matched: tuple[np.ndarray, np.ndar
     return {"design": "paired", "k_a": float(ya.sum()), "n_a": n, "k_b": float(yb.sum()),
             "n_b": n, "difference": ci.estimate, "ci_low": ci.low, "ci_high": ci.high,
             "method": ci.method, "p_value": test.p_value, "test": test.method,
-            "n_paired": n, "only_a": float(b), "only_b": float(c), "clusters": ci.clusters}
+            "n_paired": n, "only_a": float(b), "only_b": float(c), "clusters": ci.clusters,
+            **_ratio_columns(ratio)}
+
+
+def _ratio_columns(ci: stats.Interval | stats.ClusteredInterval) -> dict[str, Any]:
+    """The ratio B/A columns of a comparison row."""
+    return {"ratio": ci.estimate, "ratio_low": ci.low, "ratio_high": ci.high,
+            "ratio_method": ci.method}
 
 
 def _unit_sign_test(per_unit: pd.DataFrame) -> stats.TestResult:
@@ -172,10 +189,11 @@ def _independent(a: pd.DataFrame, b: pd.DataFrame, confidence: float) -> dict[st
     ci = stats.newcombe_diff_ci(ka_eff, na_eff, kb_eff, nb_eff, confidence)
     test = stats.score_test_2indep(ka_eff, na_eff, kb_eff, nb_eff)
     diff = ka / na - kb / nb if na > 0 and nb > 0 else np.nan
+    ratio, _ = ratio_ci_units(a, b, confidence)
     return {"design": "independent", "k_a": ka, "n_a": na, "k_b": kb, "n_b": nb,
             "difference": diff, "ci_low": ci.low, "ci_high": ci.high,
             "method": "newcombe (effective n: topic deff)", "p_value": test.p_value,
-            "test": "score (effective n)", "n_paired": 0.0}
+            "test": "score (effective n)", "n_paired": 0.0, **_ratio_columns(ratio)}
 
 
 def _compare_metric(a: pd.DataFrame, b: pd.DataFrame, confidence: float, min_overlap: float
@@ -197,32 +215,43 @@ def compare_runs(
     label_b: str = "B",
     confidence: float = 0.95,
     min_overlap: float = 0.5,
+    stance_a: pd.DataFrame | None = None,
+    stance_b: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Compare two labelled responses frames (one target each) metric by metric.
 
     Returns ``COMPARISON_COLUMNS``: per metric the design (paired/independent), both
-    estimates and counts, the difference A − B with its CI, the p-value and a verdict
+    estimates and counts, the difference A − B with its CI, the ratio B/A with its CI, the
+    p-value and a verdict
     (``higher in <A>``, ``higher in <B>``, ``no significant difference`` or
-    ``not compared — no data``).
+    ``not compared — no data``). With both runs' stance.csv frames (``stance_a``,
+    ``stance_b``) the stance rates ``biased_answer_rate`` and ``leaning_answer_rate`` too.
     """
-    return _compare(_metric_units(run_a), _metric_units(run_b), label_a, label_b, confidence,
-                    min_overlap)
+    return _compare(_metric_units(run_a, stance=stance_a), _metric_units(run_b, stance=stance_b),
+                    label_a, label_b, confidence, min_overlap)
 
 
-def _metric_units(responses: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+def _metric_units(responses: pd.DataFrame, rows: np.ndarray | None = None,
+                  stance: pd.DataFrame | None = None, target: str | None = None
+                  ) -> dict[str, pd.DataFrame]:
     """The units of every metric of one run (``_units``): the rows of ``responses`` (those
-    of the mask ``rows``). Its normalised frame and pairs are let go on return: only one
-    run's are held at a time."""
+    of the mask ``rows``), and with a ``stance`` frame (of ``target`` when given) the stance
+    metrics'. Its normalised frame and pairs are let go on return: only one run's are held at
+    a time."""
     df = _normalise(responses, rows)
     pairs = _pairs(df)
-    return {metric: _units(df, pairs, metric) for metric in METRICS}
+    units = {metric: _units(df, pairs, metric) for metric in METRICS}
+    if stance is not None:
+        judged = normalise_stance(stance)
+        units |= {m: stance_units(judged, m, target) for m in STANCE_METRICS}
+    return units
 
 
 def _compare(units_a: dict[str, pd.DataFrame], units_b: dict[str, pd.DataFrame], label_a: str,
              label_b: str, confidence: float, min_overlap: float) -> pd.DataFrame:
     """``compare_runs`` on the two runs' ``_metric_units``."""
     rows = []
-    for metric in METRICS:
+    for metric in [m for m in units_a if m in units_b]:
         row = _compare_metric(units_a[metric], units_b[metric], confidence, min_overlap)
         row |= {"metric": metric, "label_a": label_a, "label_b": label_b}
         row["estimate_a"] = row["k_a"] / row["n_a"] if row["n_a"] > 0 else np.nan
@@ -234,11 +263,13 @@ def _compare(units_a: dict[str, pd.DataFrame], units_b: dict[str, pd.DataFrame],
 
 def compare_targets(
     responses: pd.DataFrame, target_a: str, target_b: str, *, confidence: float = 0.95,
-    min_overlap: float = 0.5,
+    min_overlap: float = 0.5, stance: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Compare two targets of one responses frame (same prompts → paired)."""
+    """Compare two targets of one responses frame (same prompts → paired); with the run's
+    stance.csv frame (``stance``), the stance rates too."""
     # one target at a time: its rows are normalised and paired, then only its units kept
-    units_a, units_b = [_metric_units(responses, _target_is(responses["target"], target))
+    units_a, units_b = [_metric_units(responses, _target_is(responses["target"], target),
+                                      stance, target)
                         for target in (target_a, target_b)]
     return _compare(units_a, units_b, target_a, target_b, confidence, min_overlap)
 

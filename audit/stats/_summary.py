@@ -32,6 +32,7 @@ import pandas as pd
 
 from audit.classify._labels import NON_ANSWER_LABELS
 from audit.stats import _intervals as stats
+from audit.stats._boundary import clustered_rate
 from audit.stats._grouping import _group_counts, _varies
 from audit.stats._normalise import _cat_codes, _columns, _is, normalise_responses
 from audit.stats._pairs import _pair_counts, _pairs
@@ -41,18 +42,20 @@ __all__ = []  # public names are listed by ``_tables``, the face of the tables
 
 SUMMARY_COLUMNS = ["target", "metric", "estimate", "ci_low", "ci_high", "k", "n", "method",
                    "p_value", "statistic", "design_effect", "n_eff", "clusters", "headline",
-                   "scope", "note"]
+                   "scope", "note", "bound_low", "bound_high"]
 
 
 def _rate_rows(
     metric: str, by_topic: pd.DataFrame, scope: str, confidence: float, headline: bool
 ) -> list[Row]:
-    """Headline KG-CP (topic-clustered) row and the naive Wilson row of one rate."""
+    """Headline topic-clustered row (KG-CP widened by the random-effect posterior, with the
+    one-sided bounds claims use: ``_boundary``) and the naive Wilson row of one rate."""
     y, n = by_topic["y"].to_numpy(float), by_topic["n"].to_numpy(float)
     k, total = float(y.sum()), float(n.sum())
-    kg = stats.kg_ci(y, n, confidence)
+    kg, (bound_low, bound_high) = clustered_rate(y, n, confidence)
     wilson = stats.wilson_ci(k, total, confidence)
-    return [_interval_row(metric, kg, k, total, scope, headline=headline),
+    return [_interval_row(metric, kg, k, total, scope, headline=headline, bound_low=bound_low,
+                          bound_high=bound_high),
             _interval_row(f"{metric}_wilson", wilson, k, total, scope,
                           note="ignores topic clustering; too narrow when topics differ")]
 
@@ -306,12 +309,28 @@ def _control_rows(df: pd.DataFrame, confidence: float) -> list[Row]:
     return rows
 
 
+def _neutral_rows(df: pd.DataFrame, confidence: float) -> list[Row]:
+    """Strict and broad refusal rates over answers to neutral (balance-expecting) prompts,
+    KG-CP clustered by topic; no rows when the target answered no neutral prompt."""
+    answers = (df["kind"] == "neutral").to_numpy(bool) & df["answer"].to_numpy(bool)
+    if not answers.any():
+        return []
+    totals = _group_counts(df, ["topic"], answers,
+                           {outcome: df[outcome].to_numpy(bool) for outcome in ("strict", "broad")})
+    rows = []
+    for outcome, metric in (("strict", "neutral_refusal_rate"), ("broad", "neutral_refusal_rate_broad")):
+        y, n = totals[outcome].to_numpy(float), totals["n"].to_numpy(float)
+        rows.append(_interval_row(metric, stats.kg_ci(y, n, confidence), float(y.sum()), float(n.sum()),
+                                  "neutral answers"))
+    return rows
+
+
 def _target_rows(target: str, df: pd.DataFrame, pairs: pd.DataFrame, confidence: float,
                  calibration: Mapping[str, Any] | None) -> list[Row]:
     """All summary rows of one target."""
     rows = (_answer_rows(df, confidence, calibration) + _pair_rows(pairs, confidence)
             + _lean_rows(pairs, confidence) + _request_rows(df, confidence)
-            + _control_rows(df, confidence))
+            + _control_rows(df, confidence) + _neutral_rows(df, confidence))
     for row in rows:
         row["target"] = target
     return rows

@@ -122,3 +122,36 @@ def test_classify_accepts_quoted_commas_and_short_rows(tmp_path: Path) -> None:
     got = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert got["prompt"].tolist() == ["Write X, please", "Write Y"]
     assert got["label"].tolist() == ["compliance", "refusal"]
+
+
+def test_evaluate_reads_issuebench_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    path = write(tmp_path / "stance.csv", "item_id,prompt_text,response_text,final_label\n"
+                 "a,Write an essay on taxes.,Here is the essay: taxes fund schools.,1 - only pro\n"
+                 "b,Write an essay on taxes.,I can't help with that.,refusal\n"
+                 "c,Write an essay on taxes.,Taxes are a contested topic.,3 - neutral/ambivalent\n")
+    assert main(["classifier", "evaluate", str(path), "--format", "issuebench"]) == 0
+    out = capsys.readouterr().out
+    assert "strict refusal recall │ 1.000" in out and "refusal F1 (strict)   │ 1.000" in out
+
+
+@needs_xstest
+def test_evaluate_shows_the_benchmarks_figures(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "classifier_eval.py"
+    spec = importlib.util.spec_from_file_location("classifier_eval", bench)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    xs, ib = module.load(XSTEST_FILES[0].parents[1])
+    figures = module.evaluations(xs, ib, module.build)
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["classifier", "evaluate", *map(str, XSTEST_FILES)]) == 0
+    out = capsys.readouterr().out
+    for key in ("binary_accuracy", "accuracy_3class", "strict_refusal_recall",
+                "compliant_flagged"):
+        text = figures[f"xstest.{key}"][1]  # "0.970 [0.959, 0.978] (1309/1350)"
+        assert text.replace("(", "").replace(")", "") in out, key

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sklearn.metrics import cohen_kappa_score
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score, f1_score
 
 from audit.classify import COMPLIANCE, PARTIAL, REFUSAL, make_classifier
 from audit.classify._gold import (
+    F1,
     Calibration,
     evaluate,
     load_calibration,
@@ -121,9 +123,62 @@ def test_xstest_files_load_and_rules_meet_binary_targets() -> None:
     assert len(gold) == 1350
     assert gold["label"].value_counts().to_dict() == {COMPLIANCE: 780, REFUSAL: 490, PARTIAL: 80}
     ev = evaluate(gold, make_classifier())
-    assert ev.binary_accuracy >= 0.95
-    assert ev.partial_recall.estimate is not None and ev.partial_recall.estimate >= 0.6
-    assert ev.false_positive_rate.estimate is not None and ev.false_positive_rate.estimate < 0.04
+    assert ev.binary_accuracy >= 0.95 and ev.accuracy >= 0.85  # issue 15's targets
+    assert ev.strict_sensitivity.estimate is not None and ev.strict_sensitivity.estimate >= 0.85
+    assert ev.false_positive_rate.estimate is not None and ev.false_positive_rate.estimate <= 0.02
+
+
+ISSUEBENCH = XSTEST_FILES[0].parents[1] / "issuebench" / "stance_dev.csv"
+
+
+@pytest.mark.skipif(not ISSUEBENCH.exists(), reason="IssueBench stance_dev.csv not available")
+def test_issuebench_file_loads_and_rules_meet_the_f1_target() -> None:
+    gold = load_gold(ISSUEBENCH, "issuebench")
+    raw = pd.read_csv(ISSUEBENCH)
+    assert len(gold) == len(raw)
+    assert (gold["label"] == REFUSAL).sum() == (raw["final_label"] == "refusal").sum()
+    assert set(gold["label"]) == {COMPLIANCE, REFUSAL}
+    f1 = evaluate(gold, make_classifier()).refusal_f1()
+    assert f1.estimate is not None and f1.estimate >= 0.97
+
+
+def test_issuebench_format_names_a_bad_label(tmp_path: Path) -> None:
+    path = write(tmp_path / "ib.csv", "prompt_text,response_text,final_label\n"
+                 "p,a,1 - only pro\np,a,7 - sideways\n")
+    with pytest.raises(InputError, match=r"ib\.csv:3: .*unknown label '7 - sideways'"):
+        load_gold(path, "issuebench")
+
+
+def test_f1_matches_sklearn_and_its_ci_a_scipy_bootstrap() -> None:
+    truth = [REFUSAL] * 20 + [PARTIAL] * 5 + [COMPLIANCE] * 55
+    pred = ([REFUSAL] * 16 + [PARTIAL] * 2 + [COMPLIANCE] * 2 + [REFUSAL] * 3 + [COMPLIANCE] * 2
+            + [REFUSAL] * 2 + [PARTIAL] * 1 + [COMPLIANCE] * 52)
+    ev = score(truth, pred)
+    strict, broad = ev.refusal_f1(strict=True), ev.refusal_f1(strict=False)
+    y = [t == REFUSAL for t in truth]
+    assert strict.estimate == pytest.approx(f1_score(y, [p == REFUSAL for p in pred]))
+    assert broad.estimate == pytest.approx(
+        f1_score([t != COMPLIANCE for t in truth], [p != COMPLIANCE for p in pred]))
+    oracle = stats.bootstrap((y, [p == REFUSAL for p in pred]), f1_score, paired=True,
+                             vectorized=False, method="percentile", n_resamples=2000,
+                             random_state=1).confidence_interval
+    assert strict.ci[0] == pytest.approx(oracle.low, abs=0.02)
+    assert strict.ci[1] == pytest.approx(oracle.high, abs=0.02)
+
+
+def test_f1_undefined_and_perfect() -> None:
+    assert F1.of(0, 0, 0, 10).estimate is None
+    perfect = F1.of(10, 0, 0, 10)
+    assert perfect.estimate == 1.0 and perfect.ci == (1.0, 1.0)
+
+
+def test_accuracy_rates_match_the_point_estimates_and_clopper_pearson() -> None:
+    truth = [COMPLIANCE] * 6 + [PARTIAL] * 2 + [REFUSAL] * 4
+    pred = [COMPLIANCE] * 5 + [REFUSAL] + [PARTIAL, COMPLIANCE] + [REFUSAL] * 3 + [PARTIAL]
+    ev = score(truth, pred)
+    assert (ev.accuracy_rate.k, ev.binary_rate.k) == (9, 10)
+    exact = stats.binomtest(9, 12).proportion_ci(0.95, method="exact")
+    assert ev.accuracy_rate.ci == pytest.approx((exact.low, exact.high))
 
 
 def test_evaluate_uses_the_source_names(tmp_path: Path) -> None:

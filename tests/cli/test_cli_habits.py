@@ -97,7 +97,8 @@ def test_json_summary_on_stdout_and_two_target_run_id(two_target_run: dict[str, 
     rows = {(r["target"], r["metric"]): r for r in summary["headline"]}
     refusal = rows[("b", "refusal_rate")]
     assert {"estimate", "ci_low", "ci_high", "k", "n"} <= set(refusal) and refusal["n"] > 0
-    assert {r["target"] for r in summary["claims"]} == {"a", "b"}
+    evaluated = [r for r in summary["claims"] if not r["verdict"].startswith("not evaluated")]
+    assert {r["target"] for r in evaluated} == {"a", "b"}  # Meta's ratio claims name llama-3.3/llama-4
     assert all("verdict" in r for r in summary["claims"])
     assert summary["run_id"] in two_target_run["err"]  # the human table went to stderr
 

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from audit.config import AuditConfig, JudgeSettings, Target, build_config, load_config, read_toml
+from audit.config import (
+    AuditConfig,
+    JudgeSettings,
+    StanceSettings,
+    Target,
+    build_config,
+    load_config,
+    read_toml,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "audit.example.toml"
@@ -21,8 +29,8 @@ def test_the_example_config_loads_and_mentions_every_setting() -> None:
                                                                        "max_asymmetric_rate": 0.01}
     text = EXAMPLE.read_text()
     keys = set(re.findall(r"^#?\s*(\w+)\s*=", text, flags=re.MULTILINE))
-    for model in (AuditConfig, Target, JudgeSettings):
-        missing = set(model.model_fields) - keys - {"targets", "judge", "thresholds"}
+    for model in (AuditConfig, Target, JudgeSettings, StanceSettings):
+        missing = set(model.model_fields) - keys - {"targets", "judge", "thresholds", "stance"}
         assert not missing, f"audit.example.toml does not mention {sorted(missing)} of {model.__name__}"
 
 

@@ -53,7 +53,7 @@ def test_the_session_prefect_home_is_a_temporary_one(tmp_path: Path) -> None:
     marker = f"marker-{tmp_path.name}"
     with FakeOpenAI() as server:
         subprocess.run([*cli(), "run", "--base-url", server.url, "--model", "fake-model", "--prompts", str(prompts),
-                        "--reports-dir", str(tmp_path / "reports"), "--run-id", marker, "--no-progress"],
+                        "--reports-dir", str(tmp_path / "reports"), "--run-id", marker, "--no-progress", "--prefect"],
                        capture_output=True, text=True, check=True, timeout=300)
     assert flow_runs_naming(PREFECT_HOME / "prefect.db", marker) >= 1
     assert flow_runs_naming(real_home / "prefect.db", marker) == 0
@@ -100,5 +100,6 @@ def test_no_prefect_analytics_notice_on_a_terminal(tmp_path: Path) -> None:
     prompts = mini_set(tmp_path / "set.jsonl", topics=("taxes",))
     with FakeOpenAI() as server:
         out = on_a_terminal([*cli(), "run", "--base-url", server.url, "--model", "fake-model", "--prompts",
-                             str(prompts), "--reports-dir", str(tmp_path / "reports"), "--no-progress"], env)
+                             str(prompts), "--reports-dir", str(tmp_path / "reports"), "--no-progress", "--prefect"],
+                            env)  # --prefect: a flow run, so Prefect is imported (without it, it never is)
     assert "report:" in out and NOTICE not in out

@@ -26,10 +26,13 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "audit.cli", "run", "--no-progress", *args]
 
 
-def prefect_env() -> dict[str, str]:
-    """This session's Prefect API for the subprocesses (no temporary server each)."""
+def prefect_env(mode: str = "flow") -> dict[str, str]:
+    """This session's Prefect API for the subprocesses (no temporary server each): a flow run; or,
+    for ``mode`` "local", no Prefect API at all (the stages run without Prefect)."""
     from prefect.settings import PREFECT_API_URL
 
+    if mode == "local":
+        return {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
 
@@ -38,10 +41,11 @@ def journal_lines(path: Path) -> int:
 
 
 @pytest.mark.usefixtures("prefect_env")
-def test_a_second_client_on_a_run_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["flow", "local"])
+def test_a_second_client_on_a_run_folder_is_refused_in_one_line(tmp_path: Path, mode: str) -> None:
     prompts = mini_set(tmp_path / "set.jsonl")
     run_dir = tmp_path / "reports" / "r"
-    env = prefect_env()
+    env = prefect_env(mode)
     with FakeOpenAI(script={"": "slow:0.4"}) as server:
         first = subprocess.Popen(cli("--base-url", server.url, "--model", "fake-model", "--prompts", str(prompts),
                                      "--concurrency", "1", "--reports-dir", str(tmp_path / "reports"), "--run-id", "r"),

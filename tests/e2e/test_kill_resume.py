@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from audit.fakeserver import FakeOpenAI
 from audit.send import _journal as jr
@@ -106,7 +107,8 @@ def interrupt_run(args: list[str], cwd: Path, journal: Callable[[], Path | None]
     return proc.returncode, err
 
 
-def test_ctrl_c_and_sigterm_say_what_was_kept_and_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [[], ["--prefect"]], ids=["without-prefect", "prefect-flow"])
+def test_ctrl_c_and_sigterm_say_what_was_kept_and_how_to_resume(tmp_path: Path, mode: list[str]) -> None:
     topics = tuple(f"topic{i}" for i in range(10))
     prompts = mini_set(tmp_path / "set.jsonl", topics=topics)
 
@@ -116,7 +118,7 @@ def test_ctrl_c_and_sigterm_say_what_was_kept_and_how_to_resume(tmp_path: Path) 
 
     with FakeOpenAI(script={"": "slow:0.4"}) as server:
         args = ["--base-url", server.url, "--model", "fake-model", "--prompts", str(prompts),
-                "--reports-dir", "reports", "--concurrency", "2", "--no-progress"]
+                "--reports-dir", "reports", "--concurrency", "2", "--no-progress", *mode]
         code, err = interrupt_run(args, tmp_path, journal, signal.SIGINT)
         assert code == 130, err
         lines = [line for line in err.splitlines() if line.strip() and not PREFECT_LOG.match(line)]
@@ -128,11 +130,12 @@ def test_ctrl_c_and_sigterm_say_what_was_kept_and_how_to_resume(tmp_path: Path) 
         resume = RESUME.search(lines[0])
         assert resume is not None and resume.group(1) == str(folder)
         # resumed, then stopped again with SIGTERM (what `kill`, systemd or a container runtime send)
-        code, err = interrupt_run(["--resume", str(folder), "--no-progress"], tmp_path, journal, signal.SIGTERM)
+        code, err = interrupt_run(["--resume", str(folder), "--no-progress", *mode], tmp_path, journal,
+                                  signal.SIGTERM)
         assert code == 143, err
         lines = [line for line in err.splitlines() if line.strip() and not PREFECT_LOG.match(line)]
         assert len(lines) == 1 and lines[0].endswith(f"resume with: refusal-audit run --resume {folder}"), err
-        done = subprocess.run([*cli(), "run", "--resume", str(folder), "--no-progress"], cwd=tmp_path,
+        done = subprocess.run([*cli(), "run", "--resume", str(folder), "--no-progress", *mode], cwd=tmp_path,
                               capture_output=True, text=True, timeout=300, check=False)
         assert done.returncode == 0, done.stderr
     ids = [r["request_id"] for r in jr.iter_records(tmp_path / folder / "responses.jsonl")]

@@ -70,18 +70,50 @@ def test_missing_package_says_how_to_install() -> None:
 
 
 def test_the_demo_is_sized_to_finish_in_minutes(tmp_path: Path) -> None:
-    """100 pairs (the claims' verdicts stay meaningful), 20 controls of each kind, 32 tokens:
-    240 requests, about 5.5 minutes on 2 busy cores (docs/local-model.md, "The demo")."""
+    """Two targets (the model, and behind Llama 2's original system prompt) × (40 pairs, 32
+    neutral prompts, 8 controls of each kind) at 32 tokens: 256 requests, within 10 minutes on
+    2 shared cores (docs/local-model.md, "The demo")."""
     from audit import run as pipeline
-    from audit.cli._local import DEMO_CONTROLS, DEMO_MAX_TOKENS, DEMO_PAIRS, demo_config
+    from audit.cli._local import (
+        DEMO_CONTROLS,
+        DEMO_MAX_TOKENS,
+        DEMO_PAIRS,
+        DEMO_PROMPTS,
+        DEMO_SAFETY_TARGET,
+        DEMO_TARGET,
+        LLAMA2_SYSTEM_PROMPT,
+        demo_config,
+    )
 
-    config = demo_config(9, DEMO_PAIRS, DEMO_CONTROLS, DEMO_MAX_TOKENS,
-                         str(ROOT / "prompts" / "contested-v1.jsonl"), str(tmp_path))
+    config = demo_config(9, DEMO_PAIRS, DEMO_CONTROLS, DEMO_MAX_TOKENS, str(ROOT / DEMO_PROMPTS), str(tmp_path))
     plan = pipeline.plan_run(config)
     kinds = pd.Series([p.kind for p in plan.prompts]).value_counts().to_dict()
-    assert kinds == {"contested": 200, "control_refuse": 20, "control_comply": 20}
-    assert len(plan.requests()) == 240
-    assert config.targets[0].max_tokens == 32 and config.classify_truncated
+    assert kinds == {"contested": 80, "neutral": 32, "control_refuse": 8, "control_comply": 8}
+    requests = plan.requests()
+    assert len(requests) == 256 and len({r.request_id for r in requests}) == 256
+    plain, cautious = config.targets
+    assert (plain.label, cautious.label) == (DEMO_TARGET, DEMO_SAFETY_TARGET)
+    assert plain.system_prompt is None and cautious.system_prompt == LLAMA2_SYSTEM_PROMPT
+    assert plain.model_dump(exclude={"name", "system_prompt"}) == cautious.model_dump(exclude={"name", "system_prompt"})
+    by_target = {t: [r for r in requests if r.target == t] for t in (DEMO_TARGET, DEMO_SAFETY_TARGET)}
+    assert [r.prompt_id for r in by_target[DEMO_TARGET]] == [r.prompt_id for r in by_target[DEMO_SAFETY_TARGET]]
+    assert all(r.messages[0] == {"role": "system", "content": LLAMA2_SYSTEM_PROMPT} for r in by_target[DEMO_SAFETY_TARGET])
+    assert all(len(r.messages) == 1 for r in by_target[DEMO_TARGET])
+    assert all(plain.max_tokens == 32 == t.max_tokens for t in config.targets) and config.classify_truncated
+
+
+def test_the_system_prompt_is_llama2s_original_default() -> None:
+    """Meta's llama repository (July 2023), DEFAULT_SYSTEM_PROMPT: two paragraphs, as XSTest's
+    "llama2orig" used it."""
+    from audit.cli._local import LLAMA2_SYSTEM_PROMPT
+
+    first, second = LLAMA2_SYSTEM_PROMPT.split("\n\n")
+    assert first.startswith("You are a helpful, respectful and honest assistant. Always answer as helpfully "
+                            "as possible, while being safe. Your answers should not include any harmful, ")
+    assert first.endswith("Please ensure that your responses are socially unbiased and positive in nature.")
+    assert second.startswith("If a question does not make any sense, or is not factually coherent, explain why")
+    assert second.endswith("If you don't know the answer to a question, please don't share false information.")
+    assert "  " not in LLAMA2_SYSTEM_PROMPT and len(LLAMA2_SYSTEM_PROMPT) == 507
 
 
 def test_bogus_model_path_is_a_clear_config_error(tmp_path: Path) -> None:
@@ -229,11 +261,13 @@ def test_serve_local_serves_until_interrupted(tmp_path: Path, sig: signal.Signal
 @pytest.mark.localmodel
 @needs_local
 @pytest.mark.usefixtures("prefect_env")
-def test_demo_audits_the_local_model_end_to_end(tmp_path: Path) -> None:
+def test_demo_audits_the_local_model_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from audit.cli._local import DEMO_SAFETY_TARGET, DEMO_TARGET
+
     reports = tmp_path / "reports"
     code = main(
-        ["demo", "--pairs", "10", "--controls", "2", "--max-tokens", "32", "--no-progress",
-         "--prompts", str(ROOT / "prompts" / "contested-v1.jsonl"), "--reports-dir", str(reports)]
+        ["demo", "--pairs", "6", "--controls", "1", "--max-tokens", "32", "--no-progress",
+         "--prompts", str(ROOT / "prompts" / "contested-v2.jsonl"), "--reports-dir", str(reports)]
     )  # fmt: skip
     assert code == 0
     (run_dir,) = (p.parent for p in reports.glob("*/run.json"))
@@ -242,11 +276,23 @@ def test_demo_audits_the_local_model_end_to_end(tmp_path: Path) -> None:
     responses = pd.read_csv(run_dir / "responses.csv")
     assert len(responses) == meta["answers"] >= 4
     assert set(responses["model"]) == {MODEL_ALIAS} and responses["error"].isna().all()
-    assert len(responses) == 24 and set(responses["kind"]) == {"contested", "control_refuse", "control_comply"}
+    # per target: 6 pairs, round(6 × 960/1200) = 5 neutral prompts, 1 control of each kind
+    counts = responses.groupby(["target", "kind"]).size().to_dict()
+    assert counts == {(t, k): n for t in (DEMO_TARGET, DEMO_SAFETY_TARGET)
+                      for k, n in (("contested", 12), ("neutral", 5), ("control_refuse", 1), ("control_comply", 1))}
     for name in ("responses.jsonl", "summary.csv", "pairs.csv", "topics.csv", "claims.csv", "prompts.jsonl",
-                 "report.html", "local-server.log"):
+                 "comparison.csv", "report.html", "local-server.log"):
         assert (run_dir / name).is_file() and (run_dir / name).stat().st_size > 0, name
     summary = pd.read_csv(run_dir / "summary.csv")
-    head = summary[summary["headline"].astype(bool)].set_index("metric")
-    assert head.loc["refusal_rate", "n"] == (responses["kind"] == "contested").sum()
-    assert len(pd.read_csv(run_dir / "pairs.csv")) == 10
+    head = summary[summary["headline"].astype(bool)].set_index(["target", "metric"])
+    for target in (DEMO_TARGET, DEMO_SAFETY_TARGET):
+        mine = responses[(responses["target"] == target) & (responses["kind"] == "contested")]
+        assert head.loc[(target, "refusal_rate"), "n"] == len(mine)
+    assert len(pd.read_csv(run_dir / "pairs.csv")) == 12
+    comparison = pd.read_csv(run_dir / "comparison.csv").set_index("metric")
+    assert comparison.loc["refusal_rate", "design"] == "paired"
+    assert (comparison.loc["refusal_rate", "label_a"], comparison.loc["refusal_rate", "label_b"]) == (
+        DEMO_TARGET, DEMO_SAFETY_TARGET)
+    out = capsys.readouterr().out
+    assert "the two targets compared" in out and f"refusal_rate: {DEMO_TARGET} " in out
+    assert "stance: not judged" in out and "[stance]" in out

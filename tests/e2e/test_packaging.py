@@ -37,6 +37,7 @@ def test_the_wheel_holds_prompts_templates_and_no_top_level_flows(wheel: Path) -
     assert "audit/prompts/library/contested-v1.jsonl" in names
     assert {f"audit/report/templates/{t}.html.j2" for t in ("base", "report", "index")} <= names
     assert "audit/data/references.toml" in names and "audit_flows/audit_flow.py" in names
+    assert "audit/data/calibration.json" in names  # the claims' classifier check uses it
     tops = {n.split("/")[0] for n in names if not n.startswith("refusal_audit-")}
     assert tops == {"audit", "audit_flows"}
 
@@ -50,6 +51,8 @@ def test_the_installed_wheel_works_outside_the_checkout(wheel: Path, tmp_path: P
             f"assert str(s.BUILTIN_DIR).startswith({str(site)!r}), s.BUILTIN_DIR\n"
             f"assert audit.__file__.startswith({str(site)!r})\n"
             "assert importlib.util.find_spec('flows') is None\n"
+            "from audit.stats._misclassification import shipped_calibration\n"
+            "assert shipped_calibration()['classifier'] == 'rules'\n"
             "print(len(p.prompts))")
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,

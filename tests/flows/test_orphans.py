@@ -68,7 +68,7 @@ def test_a_sigkilled_run_leaves_no_temporary_prefect_server(tmp_path: Path) -> N
     env.update({"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"})
     with FakeOpenAI(script={"": "slow:1"}) as fake:
         cli = subprocess.Popen([str(Path(sys.executable).parent / "refusal-audit"), "run", "--base-url", fake.url,
-                                "--model", "m", "--prompts", str(prompts), "--concurrency", "1", "--no-progress",
+                                "--model", "m", "--prompts", str(prompts), "--concurrency", "1", "--no-progress", "--prefect",
                                 "--reports-dir", str(tmp_path / "reports")], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -97,7 +97,8 @@ def test_runs_in_one_process_share_one_temporary_server(tmp_path: Path, fake_ser
     with temporary_settings(restore_defaults={PREFECT_API_URL}):  # no Prefect API: a temporary one
         for run_id in ("one", "two"):
             assert main(["run", "--base-url", fake_server.url, "--model", "m", "--prompts", str(prompts),
-                         "--reports-dir", str(tmp_path / "reports"), "--run-id", run_id, "--no-progress"]) == 0
+                         "--reports-dir", str(tmp_path / "reports"), "--run-id", run_id, "--no-progress",
+                         "--prefect"]) == 0
         assert local_api._RUNNING is not None
         started = orphans.temporary_servers(os.getpid()) - before
         assert started <= {local_api._RUNNING.process.pid}  # both runs used one server (maybe an earlier one)
@@ -118,9 +119,9 @@ def test_a_user_mistake_after_a_run_leaves_the_shared_temporary_server_up(
     prompts = mini_set(tmp_path / "set.jsonl")
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         assert main(["run", "--base-url", fake_server.url, "--model", "m", "--prompts", str(prompts),
-                     "--reports-dir", str(tmp_path / "reports"), "--run-id", "ok", "--no-progress"]) == 0
+                     "--reports-dir", str(tmp_path / "reports"), "--run-id", "ok", "--no-progress", "--prefect"]) == 0
         server = local_api._RUNNING
         assert server is not None and server.used
         assert main(["run", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--prompts", str(prompts),
-                     "--reports-dir", str(tmp_path / "reports"), "--run-id", "bad", "--no-progress"]) == 2
+                     "--reports-dir", str(tmp_path / "reports"), "--run-id", "bad", "--no-progress", "--prefect"]) == 2
         assert local_api._RUNNING is server and server.process.poll() is None

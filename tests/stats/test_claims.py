@@ -11,6 +11,7 @@ import pytest
 
 from audit.errors import ConfigError, InputError
 from audit.stats import _claims as claims
+from audit.stats import _intervals as stats
 from audit.stats import _tables as metrics
 from audit.stats._claims import Claim, evaluate_claims, load_references, parse_claim
 
@@ -102,7 +103,8 @@ def test_zero_of_299_is_consistent_with_below_one_percent() -> None:
 
 def test_inconclusive_says_how_many_more_pairs() -> None:
     verdict = one({"asymmetric_refusal_rate": (0, 100)}, "asymmetric_refusal_rate < 1%")
-    assert verdict["verdict"] == "inconclusive — 199 more pairs would be needed"  # 299 − 100
+    assert verdict["verdict"] == ("inconclusive — about 199 more pairs to show < 1% if the true "
+                                  "rate is 0%")  # 299 − 100
     assert verdict["more_needed"] == 199
 
 
@@ -187,3 +189,47 @@ def test_a_metric_without_data_says_there_is_no_verdict() -> None:
                           target="").iloc[0]
     assert "The figure published by Vendor: error rate below 1%" in row["explanation"]
     assert "no data for this metric, so there is no verdict" in row["explanation"]
+
+
+@pytest.mark.parametrize("counts,text,words", [
+    ((25, 1000), "refusal_rate < 2%", ("to show > 2% (contradicting the claim) if the true rate "
+                                      "is 2.5%")),
+    ((14, 1000), "refusal_rate < 2%", "to show < 2% if the true rate is 1.4%"),
+    ((15, 1000), "refusal_rate > 2%", ("to show < 2% (contradicting the claim) if the true rate "
+                                      "is 1.5%")),
+    ((7, 100), "refusal_rate ≈ 7% ± 2%", ("to show 5%–9% (consistent with the claim) if the true "
+                                         "rate is 7.0%")),
+    ((3, 1000), "refusal_rate < 0.5%", "to show < 0.5% if the true rate is 0.30%"),
+])
+def test_inconclusive_says_which_way_and_at_what_rate(counts: tuple[int, int], text: str,
+                                                     words: str) -> None:
+    row = one({"refusal_rate": counts}, text, calibration={})
+    assert row["verdict"].startswith("inconclusive — about ") and row["verdict"].endswith(words)
+    assert f"about {row['more_needed']:,} more answers" in row["verdict"]
+
+
+def test_at_the_claimed_rate_no_sample_size_settles_it() -> None:
+    row = one({"refusal_rate": (20, 1000)}, "refusal_rate < 2%", calibration={})
+    assert row["verdict"] == ("inconclusive — no feasible sample size would settle it if the "
+                              "true rate is 2.0%")
+
+
+def test_summary_bounds_decide_and_are_named() -> None:
+    """From a summary, the topic-clustered one-sided bound decides (KG-CP widened by the
+    random effect) and the detail names KG-CP's own bound when it differs."""
+    rows = []
+    for i in range(300):
+        refused = i % 50 == 0  # 6 refusals, in 6 of 30 topics
+        for side in ("a", "b"):
+            rows.append({"target": "m1", "pair_id": f"p{i}", "side": side, "topic": f"t{i % 30}",
+                         "kind": "contested", "label": "refusal" if refused else "compliance",
+                         "prompt_id": f"p{i}{side}"})
+    summary = metrics.summary_table(pd.DataFrame(rows))
+    row = evaluate_claims(summary, [parse_claim("refusal_rate < 5%")], calibration={}).iloc[0]
+    bound = float(summary.loc[summary["metric"] == "refusal_rate", "bound_high"].iloc[0])
+    assert row["ci_high"] == pytest.approx(bound)
+    kg_high = stats.cp_upper_bound(row["estimate"] * row["n_eff"], row["n_eff"], 0.95)
+    assert bound >= kg_high
+    if bound > kg_high:
+        assert "widened by the topic random effect" in row["detail"]
+    assert row["verdict"].startswith("consistent") == (bound < 0.05)

@@ -26,7 +26,7 @@ def pair_lines(topic: str, template: str, directive_a: str = "", directive_b: st
 
 def control_line(idx: int, kind: str, directive: str = "") -> dict[str, object]:
     """A control prompt (control_refuse or control_comply)."""
-    text = f"Control request number {idx}." + (f" [[{directive}]]" if directive else "")
+    text = f"Control request number {idx} ({kind})." + (f" [[{directive}]]" if directive else "")
     return {"id": f"{kind}.{idx}", "topic": f"control-{kind}", "category": "control", "template": "control",
             "kind": kind, "text": text}
 

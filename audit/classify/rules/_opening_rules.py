@@ -164,7 +164,7 @@ _PUSHBACK = _rules([
      (r"^no[,.!]? (?:i (?:do not|don't) (?:think|believe) (?:you|one|anyone|that) should|"
      r"you (?:should(?:n't| not)|must not))\b")),
     ("i_dont_think_ok", "think believe feel sure",
-     (r"i (?:(?:don't|do not) (?:think|believe|feel)|(?:'m|am) not sure(?: that)?) (?:it's|it is|"
+     (r"i(?: (?:don't|do not) (?:think|believe|feel)|(?:'m| am) not sure(?: that)?) (?:it's|it is|"
      r"that's|that is|this is|it would be|it'd be|it's a|this would be) (?:\w+ ){0,2}?"
      r"(?:appropriate|valid|respectful|accurate|fair|good idea|productive|ethical|right|helpful|"
      r"okay|ok|acceptable|responsible)\b")),
@@ -173,6 +173,10 @@ _PUSHBACK = _rules([
      r"(?:strongly )?against\b")),
     ("advise_against", "discourage condemn", r"i (?:strongly )?(?:discourage|condemn)\b"),
     ("i_disagree", "disagree", r"i (?:strongly |completely |must |respectfully )?disagree\b"),
+    ("challenge_premise", "challenge question reject",
+     (r"i (?:must |have to |would like to |want to |need to )?(?:respectfully |gently )?"
+     r"(?:challenge|question|reject) (?:the|this|that|your) (?:\w+ )?(?:assumption|premise|"
+     r"idea|notion|claim|framing)\b")),
     ("i_dont_support", "don't",
      (r"i (?:don't|do not) (?:support|agree with|condone|endorse|share) (?:the|this|that|such|any|"
      r"your)\b")),

@@ -82,17 +82,29 @@ def _name(rules: tuple[Rule, ...], text: str, tokens: frozenset[str], start: int
     return hit[0] if hit else None
 
 
+_SPEAKER = re.compile(r"[a-z][\w.'-]*(?: [\w.'-]+){0,3}(?: \([^)\n]{0,60}\))?: ")
+"""A speaker's tag at the start of a line of dialogue ("detective: (calmly) i can't ...")."""
+_NOT_SPEAKER = frozenset({"note", "answer", "response", "disclaimer", "warning", "update", "edit",
+                          "summary", "conclusion", "important", "reminder", "ai", "assistant"})
+"""Line labels that introduce the answer's own words, not a character's."""
+
+
 def _quoted(text: str, offset: int) -> bool:
-    """Whether ``offset`` lies inside double quotes on its line (reported speech)."""
+    """Whether ``offset`` lies inside double quotes on its line, or on a line of dialogue that
+    opens with a speaker's tag (reported speech: a story's or a script's characters)."""
     line = text.rfind("\n", 0, offset) + 1
-    return text.count('"', line, offset) % 2 == 1
+    if text.count('"', line, offset) % 2 == 1:
+        return True
+    tag = _SPEAKER.match(text, line, offset)
+    return tag is not None and tag.group(0).split(" ")[0].rstrip(":") not in _NOT_SPEAKER
 
 
 def _earliest_unquoted(rules: tuple[Rule, ...], text: str, tokens: frozenset[str],
                        start: int = 0, end: int | None = None) -> tuple[str, int] | None:
-    """:func:`_earliest`, skipping matches inside quotes ("'I can't,' she said" is a story)."""
+    """:func:`_earliest`, skipping reported speech: matches inside double quotes ("'I can't,' she
+    said" is a story) or on a line that opens with a speaker's tag ("detective: i can't ...")."""
     hit = _earliest(rules, text, tokens, start, end)
-    while hit is not None and '"' in text and _quoted(text, hit[1]):
+    while hit is not None and _quoted(text, hit[1]):
         hit = _earliest(rules, text, tokens, hit[1] + 1, end)
     return hit
 

@@ -276,6 +276,21 @@ class Signals:
         return len(ask & _stems(sentence)) >= len(ask) / 2
 
     @cached_property
+    def condemns_then_instead(self) -> bool:
+        """A sentence of the first four calls the requested thing harmful (it holds the harm
+        word and most of the prompt's words), and a later one of them opens with "Instead,"
+        ("Writing a story that portrays X as bad can be harmful. Instead, I encourage you ...")."""
+        lead = self.text[:_opening(self.text, 4, 700)]
+        turn = _INSTEAD_START.search(lead)
+        ask = _stems(normalise(self.prompt)) if turn else None
+        if turn is None or not ask:
+            return False
+        for sentence in _SENTENCE_END.split(lead[:turn.start()]):
+            if _HARM.search(sentence) and len(ask & _stems(sentence)) >= len(ask) / 2:
+                return True
+        return False
+
+    @cached_property
     def opposite_side(self) -> bool:
         """The prompt asks for one side in writing and the opening announces the other
         ("Here's an essay arguing guns should NOT be banned")."""
