@@ -353,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timing-answers", type=int, default=1_000_000,
                         help="answers for the timing line (0 skips it)")
+    parser.add_argument("--no-stance", action="store_true",
+                        help="skip the stance and ratio intervals (bench/stance_coverage.py, about 2 min)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
@@ -373,6 +375,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.timing_answers:
         seconds = timing(args.timing_answers, rng)
         print(f"timing answers={args.timing_answers} audit_tables_seconds {seconds:.2f}")
+    if not args.no_stance:  # the stance figures' and the ratio claims' intervals (issue 16)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import stance_coverage
+
+        stance_coverage.main(["--reps", str(args.reps), "--seed", str(args.seed)])
     print(f"# elapsed {time.perf_counter() - start:.1f} s")
 
 
