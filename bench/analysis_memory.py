@@ -1,6 +1,6 @@
 """Peak memory and time of the analysis of 1M labelled answers (issue 20).
 
-    .venv/bin/python bench/analysis_memory.py [--size 1000000] [--chunk-size 0]
+    .venv/bin/python bench/analysis_memory.py [--size 1000000] [--chunk-size 0] [--analysis-only]
 
 Writes one synthetic run folder (``bench/journal_memory.py``'s: 5,000 prompts, two targets,
 realistic ~600-character answers, errors, retries, truncations; ~1 GB of journal for 1M
@@ -20,6 +20,11 @@ subprocess; its peak resident memory is ``ru_maxrss`` from ``os.wait4``. Figures
 - ``plain_*``, the baseline: the same analysis given the same rows as a plain frame (text as
   Python strings, numbers int64/float64 — what a caller passing ``read_csv`` output hands
   the statistics); ``plain_frame_mb`` and ``compact_frame_mb`` are the two inputs' sizes.
+
+``--analysis-only`` (for iterating on the statistics): the run folder and the labelled compact
+frame are built once (labelling included) and kept under ``build/analysis-memory-<size>/``; later
+runs reuse them and measure only the ``tables_*`` child (no PASS/FAIL lines). Delete that folder
+after a change to labelling or to the synthetic journal.
 
 The last lines check issue 20's target with PASS/FAIL: the analysis of 1M labelled answers at
 most 300 MB peak (``pipeline_peak_mb``: the whole process, labelling included) and under 5 s
@@ -163,11 +168,35 @@ def run(size: int, chunk_size: int) -> None:
           f"(statistics + CSVs + run.json): {secs:.2f} s")
 
 
+def analysis_only(size: int, chunk_size: int) -> None:
+    """The ``tables_*`` figures on the run folder and compact frame kept under build/ (made once)."""
+    import journal_memory
+
+    cache = ROOT / "build" / f"analysis-memory-{size}"
+    frame = cache / "compact.pickle"
+    print(f"size {size}  analysis only  load average {os.getloadavg()[0]:.1f}", flush=True)
+    if not frame.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        journal_memory.make_run(cache, size)
+        measure("pipeline", _run_dir(cache), frame, chunk_size)
+        print(f"labelled compact frame kept in {frame}", flush=True)
+    res, peak = measure("tables", _run_dir(cache), frame, chunk_size)
+    print(f"compact_frame_mb {res['frame_mb']:.1f}\ntables_peak_mb {peak:.1f}\n"
+          f"tables_seconds {res['seconds']:.2f}\nload average {os.getloadavg()[0]:.1f}")
+
+
+def _run_dir(cache: Path) -> Path:
+    """The one run folder ``journal_memory.make_run`` wrote under ``cache``."""
+    return next(p.parent for p in cache.rglob("responses.jsonl"))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Measure and print one figure per line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="answers (a multiple of 10,000)")
     parser.add_argument("--chunk-size", type=int, default=0, help="answers per chunk (0: the pipeline's default)")
+    parser.add_argument("--analysis-only", action="store_true",
+                        help="label once, keep the frame under build/, measure only the analysis")
     parser.add_argument("--child", choices=["idle", "pipeline", "tables", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--frame", type=Path, help=argparse.SUPPRESS)
@@ -178,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         args.chunk_size = CHUNK_SIZE
     if args.child:
         print(json.dumps(child(args.child, args.run_dir, args.frame, args.chunk_size)))
+        return
+    if args.analysis_only:
+        analysis_only(args.size, args.chunk_size)
         return
     run(args.size, args.chunk_size)
 

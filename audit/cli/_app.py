@@ -11,6 +11,7 @@ import sys
 import click
 import typer
 
+from audit.cli import _heap as heap
 from audit.cli._interrupt import Interrupted, Terminated, catch_sigterm
 from audit.errors import AuditError
 
@@ -53,6 +54,7 @@ def build_app() -> typer.Typer:
     for module in (cli_run, cli_runs, cli_prompts, cli_classifier, cli_stats, cli_report, cli_review, cli_local, cli_schedule,
                    cli_stance):
         module.register(app)
+    heap.freeze()  # the imported modules: out of every later collection (console command only)
     return app
 
 
@@ -125,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 def entrypoint() -> None:
     """Console-script entry point."""
     catch_sigterm()  # SIGTERM ends a command as Ctrl-C does: one line, no traceback (exit 143)
-    sys.exit(main())
+    heap.pause()  # the collector restarts once the command modules are imported (build_app)
+    code = main()
+    heap.before_exit()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Annotated, Any, cast
 
 import typer
 
+from audit.cli import _heap as heap
 from audit.cli import _interrupt as interrupt
 from audit.cli._runs import print_dry_run, print_run_summary
 from audit.config import AuditConfig, load_config
@@ -188,6 +189,7 @@ async def run_stages(config: AuditConfig | None, resume_dir: str | None, run_id:
     plan = pl.resume_plan(Path(resume_dir)) if resume_dir else pl.plan_run(cast(AuditConfig, config), run_id)
     with pl.run_lock(plan.run_dir):
         pending = pl.pending_requests(plan, retry_errors)
+        heap.freeze()  # the plan and the modules sending imported: out of later collections
         bar = progress_bar(len(plan.requests()), len(plan.requests()) - len(pending)) if show_progress else None
         try:
             sent = await pl.send_all(plan, pl.resolve_keys(plan.config, os.environ), retry_errors=retry_errors,

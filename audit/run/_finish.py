@@ -4,7 +4,8 @@ targets, and the reports."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,9 @@ class Tables:
     stance: StanceTables | None = None
     """stance_topics.csv and stance_pairs.csv (their summary rows are in ``summary``); None
     when stance was not judged."""
+    units: Mapping[str, Mapping[str, pd.DataFrame]] = field(default_factory=dict)
+    """With several targets, each target's metric units (``audit_tables(targets=...)``): the
+    ratio claims and comparison.csv share them instead of normalising every target again."""
 
 
 def read_calibration(path: str | None) -> dict[str, Any] | None:
@@ -67,15 +71,18 @@ def compute_tables(plan: RunPlan, responses: pd.DataFrame) -> Tables:
     judge_stances(plan, responses)  # stance.csv when [stance] is configured (issue #16); None otherwise
     refs = claims.load_references(plan.config.references)
     own = read_calibration(plan.config.calibration)  # corrects summary.csv; the shipped one never does
-    t = metrics.audit_tables(responses, calibration=own, compact_pairs=True)
+    labels = [x.label for x in plan.config.targets]
+    t = metrics.audit_tables(responses, calibration=own, compact_pairs=True,
+                             targets=labels if len(labels) > 1 else ())
     stance = stance_tables(plan.run_dir, read_calibration(getattr(plan.config.stance, "calibration", None)))
     summary = with_stance_rows(t.summary, stance)  # unchanged without stance.csv
     check = claims_calibration(own, plan.config.calibration, plan.config.classifier)  # own, else shipped
     verdicts = claims.evaluate_claims(summary, refs, models={x.label: x.model for x in plan.config.targets},
                                       calibration=check)
-    verdicts = with_ratio_claims(verdicts, responses, plan.config.references,
-                                 [x.label for x in plan.config.targets], stance)  # one target: unchanged
-    return Tables(summary=summary, pairs=t.pairs, topics=t.topics, claims=verdicts, stance=stance)
+    verdicts = with_ratio_claims(verdicts, responses, plan.config.references, labels, stance,
+                                 t.units)  # one target: unchanged
+    return Tables(summary=summary, pairs=t.pairs, topics=t.topics, claims=verdicts, stance=stance,
+                  units=t.units)
 
 
 def write_tables(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> None:
@@ -159,30 +166,46 @@ def error_warnings(config: AuditConfig, responses: pd.DataFrame) -> list[str]:
     limit = config.thresholds.get("max_error_rate", config.max_error_rate)
     above = min(ERRORS_DOMINATE if limit is None else limit, ERRORS_DOMINATE)
     out = []
-    for target, rows in responses.groupby("target", observed=True, sort=False):
-        errors = rows["error"].dropna().astype(str)
-        errors = errors[errors != ""]
-        if not len(rows) or len(errors) / len(rows) <= above:
+    failed, sizes = _failed_requests(responses), responses["target"].value_counts()
+    for target in responses["target"].dropna().unique():  # in order of appearance
+        errors, n = failed[1][failed[0] == target], int(sizes[target])
+        if not n or len(errors) / n <= above:
             continue
         kinds = errors.str.split(":", n=1).str[0].value_counts()
-        out.append(f"{len(errors) / len(rows):.0%} of requests to '{target}' failed ({len(errors):,} of "
-                   f"{len(rows):,}; most often {kinds.index[0]}, {kinds.iloc[0]:,} times): the figures rest on "
-                   f"the {len(rows) - len(errors):,} answers — see the errors in report.html; once the endpoint "
+        out.append(f"{len(errors) / n:.0%} of requests to '{target}' failed ({len(errors):,} of "
+                   f"{n:,}; most often {kinds.index[0]}, {kinds.iloc[0]:,} times): the figures rest on "
+                   f"the {n - len(errors):,} answers — see the errors in report.html; once the endpoint "
                    "is fixed, resume with --retry-errors to send them again")
     return out
 
 
-def write_comparisons(plan: RunPlan, responses: pd.DataFrame) -> pd.DataFrame | None:
-    """With several targets, comparison.csv: every pair of targets, paired on the same prompts."""
+def _failed_requests(responses: pd.DataFrame) -> tuple[Any, pd.Series]:
+    """The target (an array) and the error text (a Series) of each request with an error, in
+    row order: only these few rows are copied (grouping the frame by target would copy every
+    column of every target)."""
+    column = responses["error"]
+    keep = column.notna().to_numpy()
+    errors = pd.Series(column.array[keep]).astype(str)
+    blank = (errors != "").to_numpy()
+    return responses["target"].array[keep][blank], errors[blank].reset_index(drop=True)
+
+
+def write_comparisons(plan: RunPlan, responses: pd.DataFrame,
+                      units: Mapping[str, Mapping[str, pd.DataFrame]] | None = None) -> pd.DataFrame | None:
+    """With several targets, comparison.csv: every pair of targets, paired on the same prompts.
+    ``units``: each target's metric units (``Tables.units``); built here when not given."""
     from itertools import combinations
 
     from audit.csvio import write_csv
-    from audit.stats._compare import compare_targets
+    from audit.stats._compare import compare_units, targets_units
 
     labels = [t.label for t in plan.config.targets]
     if len(labels) < 2 or responses.empty:
         return None
-    table = pd.concat([compare_targets(responses, a, b) for a, b in combinations(labels, 2)], ignore_index=True)
+    if not units or not set(labels) <= set(units):
+        units = targets_units(responses, labels)  # called on its own: normalised and paired once
+    table = pd.concat([compare_units(units[a], units[b], a, b) for a, b in combinations(labels, 2)],
+                      ignore_index=True)
     write_csv(table, plan.run_dir / "comparison.csv")
     return table
 
@@ -192,7 +215,7 @@ def record_run(plan: RunPlan, responses: pd.DataFrame, tables: Tables) -> list[s
     breaches (empty when all is well). Reports are rendered after, by ``render_reports``, which
     turns run.json's status from ``reporting`` into the ``result`` written here."""
     write_tables(plan, responses, tables)
-    write_comparisons(plan, responses)
+    write_comparisons(plan, responses, tables.units)
     breaches = check_thresholds(plan.config, tables)
     counts = responses["label"].astype(object).value_counts().to_dict() if len(responses) else {}
     write_run_json(plan, {"finished_at": now_iso(), "status": REPORTING,

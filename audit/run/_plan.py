@@ -3,6 +3,7 @@ resumed from its run.json, and the run.json/prompts.jsonl it writes."""
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 from collections.abc import Mapping
@@ -171,7 +172,13 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     """Versions of the tool and the libraries whose behaviour shapes the figures (read from the
-    installed metadata, so nothing heavy is imported)."""
+    installed metadata, so nothing heavy is imported); looked up once per process (run.json is
+    written four times a run)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"refusal-audit": audit.__version__, "python": platform.python_version()}

@@ -6,6 +6,7 @@ itself is left as it is). A run without stance.csv gets none of them: its files 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,16 +78,18 @@ def write_stance_tables(run_dir: Path, stance: StanceTables | None) -> None:
 
 
 def with_ratio_claims(claims: pd.DataFrame, responses: pd.DataFrame, references: str | None,
-                      targets: list[str], stance: StanceTables | None) -> pd.DataFrame:
+                      targets: list[str], stance: StanceTables | None,
+                      units: Mapping[str, Mapping[str, pd.DataFrame]] | None = None) -> pd.DataFrame:
     """claims.csv's rows, then the verdicts on the ratio claims of ``references`` (the packaged
     references.toml when None: "B's rate is less than half of A's") — only in a run with two
     or more targets: one target has nothing to compare with (``refusal-audit compare`` compares
-    two runs)."""
+    two runs). ``units``: each target's metric units, already built (``Tables.units``)."""
     from audit.stats import evaluate_ratio_claims, load_ratio_claims
 
     if len(targets) < 2 or not (ratio := load_ratio_claims(references)):
         return claims
-    rows = evaluate_ratio_claims(responses, ratio, stance=None if stance is None else stance.frame)
+    rows = evaluate_ratio_claims(responses, ratio, stance=None if stance is None else stance.frame,
+                                 target_units=units)
     return pd.concat([claims, rows], ignore_index=True) if len(rows) else claims
 
 

@@ -21,13 +21,14 @@ statsmodels score interval on the Korn–Graubard effective counts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from audit.stats import _intervals as stats
-from audit.stats._normalise import _normalise
+from audit.stats._normalise import _is, _normalise
 from audit.stats._pairs import _pairs
 from audit.stats._ratio import ratio_ci_paired, ratio_ci_units
 from audit.stats._stance_frame import STANCE_METRICS, normalise_stance, stance_units
@@ -42,12 +43,14 @@ METRICS = ("refusal_rate", "refusal_rate_broad", "asymmetric_refusal_rate", "err
            "control_comply_refusal_rate")
 
 
-def _units(df: pd.DataFrame, pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
+def _units(df: pd.DataFrame, pairs: pd.DataFrame, metric: str,
+           rows: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """Columns ``unit`` (prompt or pair id), ``sample``, ``topic``, ``y`` of the metric's units.
 
     A unit is ``unit`` × ``sample`` (prompt × sample for answers and requests, pair × sample
     for pairs); one row per unit, the last one when a unit repeats. ``unit`` and ``topic``
-    stay categorical (codes, no per-row strings).
+    stay categorical (codes, no per-row strings). ``rows``: masks of the rows of ``df`` and of
+    ``pairs`` to use (all when None).
     """
     if metric == "asymmetric_refusal_rate":
         keep, src, unit, outcome = pairs["valid"].to_numpy(bool), pairs, "pair_id", "asymmetric"
@@ -56,9 +59,11 @@ def _units(df: pd.DataFrame, pairs: pd.DataFrame, metric: str) -> pd.DataFrame:
             keep, outcome = np.ones(len(df), dtype=bool), "is_error"
         else:
             kind = "control_comply" if metric.startswith("control_comply") else "contested"
-            keep = (df["kind"] == kind).to_numpy(bool) & df["answer"].to_numpy(bool)
+            keep = _is(df["kind"], kind) & df["answer"].to_numpy(bool)
             outcome = "broad" if metric == "refusal_rate_broad" else "strict"
         src, unit = df, "prompt_id"
+    if rows is not None:
+        keep = keep & (rows[1] if src is pairs else rows[0])
     out = pd.DataFrame({"unit": src[unit].array[keep], "sample": src["sample"].to_numpy()[keep],
                         "topic": src["topic"].array[keep], "y": src[outcome].to_numpy(bool)[keep]},
                        copy=False)
@@ -75,10 +80,10 @@ def _last_of_each(unit: pd.Series, sample: np.ndarray) -> np.ndarray | None:
     width = int(sample.max()) - low + 1 if len(sample) else 1
     if (len(unit.cat.categories) + 1) * width >= 2**62:  # no room for an int64 key
         return ~unit.to_frame().assign(sample=sample).duplicated(keep="last").to_numpy()
-    key = codes.astype(np.int64)
+    kind = np.int32 if (len(unit.cat.categories) + 1) * width < 2**31 else np.int64  # 4 bytes a unit
+    key = codes.astype(kind)
     key *= width
-    key += sample
-    key -= low
+    key += np.subtract(sample, low, dtype=kind)
     order = np.argsort(key, kind="stable")  # a repeated unit keeps its row order: last is last
     key = key[order]
     last = np.ones(len(key), dtype=bool)
@@ -97,8 +102,9 @@ def _keys(a: pd.DataFrame, b: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     samples = np.unique(np.concatenate([a["sample"].to_numpy(np.int64),
                                         b["sample"].to_numpy(np.int64)]))
     keys = []
+    kind = np.int32 if (len(union) + 1) * max(len(samples), 1) < 2**31 else np.int64  # 4 bytes a unit
     for units, cats in ((a, cats_a), (b, cats_b)):
-        key = union.get_indexer(cats).astype(np.int64)[units["unit"].cat.codes.to_numpy()]
+        key = union.get_indexer(cats).astype(kind)[units["unit"].cat.codes.to_numpy()]
         key *= max(len(samples), 1)
         key += np.searchsorted(samples, units["sample"].to_numpy())
         keys.append(key)
@@ -114,9 +120,10 @@ def _matches(keys: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     if span > 4 * (len(keys_a) + len(keys_b)) + (1 << 16):
         _, at_a, at_b = np.intersect1d(keys_a, keys_b, assume_unique=True, return_indices=True)
         return at_a, at_b
-    where_a, where_b = np.full(span, -1, dtype=np.intp), np.full(span, -1, dtype=np.intp)
-    where_a[keys_a] = np.arange(len(keys_a))
-    where_b[keys_b] = np.arange(len(keys_b))
+    kind = np.dtype(np.int32 if max(len(keys_a), len(keys_b)) < 2**31 else np.intp)  # half the bytes
+    where_a, where_b = np.full(span, -1, dtype=kind), np.full(span, -1, dtype=kind)
+    where_a[keys_a] = np.arange(len(keys_a), dtype=kind)
+    where_b[keys_b] = np.arange(len(keys_b), dtype=kind)
     common = np.flatnonzero((where_a >= 0) & (where_b >= 0))
     return where_a[common], where_b[common]
 
@@ -247,7 +254,29 @@ def _metric_units(responses: pd.DataFrame, rows: np.ndarray | None = None,
     return units
 
 
-def _compare(units_a: dict[str, pd.DataFrame], units_b: dict[str, pd.DataFrame], label_a: str,
+def target_units(df: pd.DataFrame, pairs: pd.DataFrame, target: str) -> dict[str, pd.DataFrame]:
+    """The units of every metric (``_units``) of one target, from the normalised frame of
+    every target (``normalise_responses``) and its ``_pairs``: the same units as
+    ``_metric_units`` of that target's rows, without normalising and pairing them again."""
+    rows = (_is(df["target"], target), _is(pairs["target"], target))
+    return {metric: _units(df, pairs, metric, rows) for metric in METRICS}
+
+
+def targets_units(responses: pd.DataFrame, targets: list[str]) -> dict[str, dict[str, pd.DataFrame]]:
+    """``target_units`` of each of ``targets``: ``responses`` normalised and paired once."""
+    df = _normalise(responses)
+    pairs = _pairs(df)
+    return {target: target_units(df, pairs, target) for target in targets}
+
+
+def compare_units(units_a: Mapping[str, pd.DataFrame], units_b: Mapping[str, pd.DataFrame],
+                  target_a: str, target_b: str, *, confidence: float = 0.95,
+                  min_overlap: float = 0.5) -> pd.DataFrame:
+    """``compare_targets`` on the two targets' ``target_units`` (built once, shared)."""
+    return _compare(units_a, units_b, target_a, target_b, confidence, min_overlap)
+
+
+def _compare(units_a: Mapping[str, pd.DataFrame], units_b: Mapping[str, pd.DataFrame], label_a: str,
              label_b: str, confidence: float, min_overlap: float) -> pd.DataFrame:
     """``compare_runs`` on the two runs' ``_metric_units``."""
     rows = []

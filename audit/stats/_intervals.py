@@ -28,13 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 from scipy import stats as sps
-from statsmodels.stats.proportion import (
-    binom_tost as _sm_binom_tost,
-)
-from statsmodels.stats.proportion import (
-    confint_proportions_2indep,
-    test_proportions_2indep,
-)
 
 __all__ = [
     "ClusteredInterval",
@@ -479,7 +472,10 @@ def binom_tost(k: float, n: float, low: float, upp: float) -> TostResult:
     if n <= 0:
         return TostResult(NAN, NAN, NAN, "tost")
     if _is_int(k, n):
-        p, p_low, p_upp = _sm_binom_tost(int(k), int(n), low, upp)
+        # here, not at the top: a default run never loads statsmodels
+        from statsmodels.stats.proportion import binom_tost as sm_binom_tost
+
+        p, p_low, p_upp = sm_binom_tost(int(k), int(n), low, upp)
         return TostResult(float(p), float(p_low), float(p_upp), "tost")
     p_low, p_upp = _upper_tail(k, n, low), _lower_tail(k, n, upp)
     return TostResult(max(p_low, p_upp), p_low, p_upp, "tost")
@@ -497,6 +493,9 @@ def newcombe_diff_ci(
     """
     if n1 <= 0 or n2 <= 0:
         return _nan_interval("newcombe")
+    # here, not at the top: a default run never loads statsmodels
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
     _z(confidence)
     low, high = confint_proportions_2indep(
         k1, n1, k2, n2, method="newcomb", compare="diff", alpha=1.0 - confidence
@@ -511,6 +510,9 @@ def score_test_2indep(k1: float, n1: float, k2: float, n2: float) -> TestResult:
         return TestResult(NAN, NAN, "score")
     if k1 + k2 == 0 or k1 + k2 == n1 + n2:
         return TestResult(0.0, 1.0, "score")
+    # here, not at the top: a default run never loads statsmodels
+    from statsmodels.stats.proportion import test_proportions_2indep
+
     with np.errstate(divide="ignore", invalid="ignore"):  # its odds ratio divides by 1 − p
         res = test_proportions_2indep(k1, n1, k2, n2, method="score")
     return TestResult(float(res.statistic), float(res.pvalue), "score")

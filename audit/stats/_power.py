@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
-from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
 
 __all__ = [
     "DesignPlan",
@@ -247,6 +246,9 @@ def n_two_independent(p1: float, p2: float, *, alpha: float = 0.05, power: float
     if p1 == p2:
         raise ValueError("the two rates are equal: no sample size can tell them apart")
     hi, lo = max(p1, p2), min(p1, p2)
+    # here, not at the top: statsmodels loads only when used
+    from statsmodels.stats.proportion import samplesize_proportions_2indep_onetail
+
     n = samplesize_proportions_2indep_onetail(diff=hi - lo, prop2=lo, power=power, alpha=alpha)
     return math.ceil(float(n) - 1e-9)
 

@@ -4,7 +4,7 @@ interval (paired or independent, ``_ratio``) and the verdict row; ``evaluate_rat
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,12 +43,13 @@ def ratio_between(a: pd.DataFrame, b: pd.DataFrame, confidence: float, min_overl
 
 
 class _Units:
-    """Each target's metric units, built once."""
+    """Each target's metric units, built once (or given: ``built``, by target)."""
 
-    def __init__(self, responses: pd.DataFrame, stance: pd.DataFrame | None) -> None:
+    def __init__(self, responses: pd.DataFrame, stance: pd.DataFrame | None,
+                 built: Mapping[str, Mapping[str, pd.DataFrame]] | None = None) -> None:
         self.responses = responses
         self.stance = normalise_stance(stance) if stance is not None else None
-        self._cache: dict[str, dict[str, pd.DataFrame]] = {}
+        self._cache: dict[str, Mapping[str, pd.DataFrame]] = dict(built or {})
 
     def targets(self) -> set[str]:
         column = self.responses["target"]  # its distinct values (those of a categorical: observed)
@@ -145,10 +146,10 @@ def _claim_rows(claim: RatioClaim, units: _Units, confidence: float,
 
 
 def _evaluate(responses: pd.DataFrame, claims: list[RatioClaim], stance: pd.DataFrame | None,
-             confidence: float, n_resamples: int | None, seed: int | None, min_overlap: float
-             ) -> pd.DataFrame:
+             confidence: float, n_resamples: int | None, seed: int | None, min_overlap: float,
+             built: Mapping[str, Mapping[str, pd.DataFrame]] | None = None) -> pd.DataFrame:
     """``_ratio_claims.evaluate_ratio_claims`` on parsed ratio claims."""
-    units = _Units(responses, stance)
+    units = _Units(responses, stance, built)
     settings = (min_overlap, n_resamples or _ratio.DEFAULT_RESAMPLES,
                 _ratio.DEFAULT_SEED if seed is None else seed)
     rows = []
@@ -171,6 +172,7 @@ def evaluate_ratio_claims(
     n_resamples: int | None = None,
     seed: int | None = None,
     min_overlap: float = 0.5,
+    target_units: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
 ) -> pd.DataFrame:
     """Verdicts on the ratio claims among ``claims`` (default: the packaged references).
 
@@ -178,8 +180,11 @@ def evaluate_ratio_claims(
     with distinct ``target`` names); ``stance``: the stance.csv frame, needed for the stance
     metrics. Other claims in ``claims`` are skipped. Returns ``RATIO_CLAIMS_COLUMNS``
     (claims.csv's columns plus ``baseline`` and ``design``), one row per claim × compared
-    target.
+    target. ``target_units``: each target's metric units already built from the normalised
+    frame of ``responses`` (``audit.stats._compare.target_units``), used instead of normalising
+    and pairing each target's rows again.
     """
     picked = [c for c in (load_ratio_claims() if claims is None else claims)
               if isinstance(c, RatioClaim)]
-    return _evaluate(responses, picked, stance, confidence, n_resamples, seed, min_overlap)
+    return _evaluate(responses, picked, stance, confidence, n_resamples, seed, min_overlap,
+                     target_units)

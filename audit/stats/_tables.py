@@ -17,8 +17,8 @@ a few seconds. Empty inputs give NaN estimates with n = 0, never warnings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -51,6 +51,8 @@ class AuditTables:
     summary: pd.DataFrame
     pairs: pd.DataFrame
     topics: pd.DataFrame
+    units: Mapping[str, Mapping[str, pd.DataFrame]] = field(default_factory=dict)
+    """Each asked-for target's metric units (``audit_tables(targets=...)``), by target."""
 
 
 def audit_tables(
@@ -60,15 +62,23 @@ def audit_tables(
     calibration: Mapping[str, Any] | None = None,
     q: float = 0.05,
     compact_pairs: bool = False,
+    targets: Sequence[str] = (),
 ) -> AuditTables:
     """``summary``, ``pairs`` and ``topics`` tables at once (normalises and pairs only once).
 
     ``compact_pairs``: the pairs table keeps its text columns categorical (the same values and
     the same pairs.csv, a fraction of the memory: what a run of a million answers writes).
+    ``targets``: ``units`` holds each of these targets' metric units (``_compare.target_units``,
+    what comparison.csv and the ratio claims compare), built from the same normalised frame.
     """
     df = normalise_responses(responses)
     pairs = _pairs(df)
     summary = _summary(df, pairs, confidence, calibration)
     topics = _topics(df, pairs, confidence, q)
+    units: dict[str, Mapping[str, pd.DataFrame]] = {}
+    if targets:
+        from audit.stats._compare import target_units
+
+        units = {target: target_units(df, pairs, target) for target in targets}
     del df
-    return AuditTables(summary, _pairs_table(pairs, compact=compact_pairs), topics)
+    return AuditTables(summary, _pairs_table(pairs, compact=compact_pairs), topics, units)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,27 @@ def test_compare_targets_is_compare_runs_on_each_targets_rows() -> None:
                                 label_a="m1", label_b="m2", confidence=0.9)
     got = compare.compare_targets(both, "m1", "m2", confidence=0.9)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_units_from_the_whole_frame_are_each_targets_own() -> None:
+    """comparison.csv and the ratio claims of a run share the units built from the normalised
+    frame of every target: the same rows as normalising each target's rows apart."""
+    from audit.stats import evaluate_ratio_claims, load_ratio_claims
+
+    extra = audit(4, 0.3, target="m2", prefix="x", topics=3)  # prompts m1 lacks (sorted first)
+    both = pd.concat([audit(1, 0.05, target="m1"), audit(2, 0.4, target="m2"), extra,
+                      audit(3, 0.2, target=" m3 ")])
+    both = pd.concat([both, both.iloc[[4, 90]].assign(label="refusal")])  # repeated units
+    units = compare.targets_units(both, ["m1", "m2", "m3"])
+    for a, b in (("m1", "m2"), ("m2", "m3")):
+        got = compare.compare_units(units[a], units[b], a, b, confidence=0.9)
+        pd.testing.assert_frame_equal(got, compare.compare_targets(both, a, b, confidence=0.9),
+                                      check_exact=True)
+    claims = [c for c in load_ratio_claims() if c.metric in compare.METRICS]
+    claims = [replace(c, baseline="m1", target="m2") for c in claims]
+    assert claims
+    pd.testing.assert_frame_equal(evaluate_ratio_claims(both, claims, target_units=units),
+                                  evaluate_ratio_claims(both, claims), check_exact=True)
 
 
 def test_a_repeated_unit_keeps_its_last_row_like_duplicated() -> None:
