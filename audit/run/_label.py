@@ -130,11 +130,11 @@ def label_responses(plan: RunPlan, judge_key: str | None = None, *, chunk_size: 
     Streams, ``chunk_size`` answers at a time: build the chunk's rows (with prompt and answer
     text), classify them (a judge journals its verdicts as it goes, so an interrupted run
     resumes), append them to responses.csv (written to a temp file, renamed at the end), keep
-    only their ``COMPACT_COLUMNS``. Peak memory is one chunk plus ~60 bytes per answer.
+    only their ``COMPACT_COLUMNS``. Peak memory is one chunk plus ~35 bytes per answer.
 
     The returned frame has ``COMPACT_COLUMNS`` (every column of responses.csv but the
-    free-text ``request_id``, ``prompt``, ``answer``, ``evidence``; repeated strings as
-    categoricals), one row per answer in the order its request id first appears in the journal
+    free-text ``request_id``, ``prompt``, ``answer``, ``evidence`` and the diagnostics
+    ``confidence``, ``latency_s``, ``attempts``; repeated strings as categoricals), one row per answer in the order its request id first appears in the journal
     (as before streaming): what the statistics, comparisons and run.json need. ``write_tables`` does not rewrite responses.csv from it.
     """
     from audit.classify import classify_frame

@@ -20,7 +20,11 @@ RESPONSE_COLUMNS = [
     "label", "confidence", "evidence", "error", "latency_s", "attempts",
 ]
 TEXT_ONLY_COLUMNS = ("request_id", "prompt", "answer", "evidence")
-COMPACT_COLUMNS = [c for c in RESPONSE_COLUMNS if c not in TEXT_ONLY_COLUMNS]
+DIAGNOSTIC_COLUMNS = ("confidence", "latency_s", "attempts")
+"""Per-answer diagnostics that responses.csv keeps (written from the full-precision chunk) and
+that no statistic, table, run.json field or report reads from the labelled frame: 25 bytes per
+answer the compact frame does not carry (review reads confidence back from responses.csv)."""
+COMPACT_COLUMNS = [c for c in RESPONSE_COLUMNS if c not in TEXT_ONLY_COLUMNS + DIAGNOSTIC_COLUMNS]
 
 
 def response_row(run_id: str, rec: dict[str, Any], p: Prompt) -> dict[str, Any]:
@@ -134,11 +138,9 @@ def _empty(dtype: Any, capacity: int) -> Any:
     return pd.array([], dtype=dtype).take(np.full(capacity, -1, dtype=np.intp), allow_fill=True)
 
 
-COMPACT_NUMBERS: dict[str, Any] = {"sample": np.dtype(np.int64), "truncated": np.dtype(bool),
-                                   "confidence": np.dtype(np.float64), "latency_s": np.dtype(np.float64),
-                                   "attempts": pd.Int64Dtype()}
-"""The number and flag columns of the compact frame and their dtypes (``_row_frame``'s, and the
-classifiers' float confidences); every other compact column is text."""
+COMPACT_NUMBERS: dict[str, Any] = {"sample": np.dtype(np.int64), "truncated": np.dtype(bool)}
+"""The number and flag columns of the compact frame and their dtypes (``_row_frame``'s); every
+other compact column is text."""
 
 
 class CompactFrame:

@@ -156,6 +156,9 @@ def test_streamed_figures_and_responses_are_identical_to_the_in_memory_path(tmp_
     assert b["answer"].str.startswith("'=HYPERLINK").any()
     assert len(compact) == len(b) == len(plan.requests())
     assert list(compact.columns) == pl.COMPACT_COLUMNS
+    dropped = {"request_id", "prompt", "answer", "evidence", "confidence", "latency_s", "attempts"}
+    assert pl.COMPACT_COLUMNS == [c for c in pl.RESPONSE_COLUMNS if c not in dropped]
+    assert compact["sample"].dtype == "int64" and compact["truncated"].dtype == bool
     assert isinstance(compact["label"].dtype, pd.CategoricalDtype)
     assert compact["label"].astype(str).tolist() == b["label"].tolist()
     meta = json.loads((new.run_dir / "run.json").read_text())
@@ -260,6 +263,7 @@ def test_compact_frame_is_the_chunks_compact_columns(n: int, distinct: int, capa
         compact.add(frame.iloc[start:start + size])
     out = compact.frame()
     assert list(out.columns) == pl.COMPACT_COLUMNS and len(out) == compact.rows == n
+    assert not {"confidence", "latency_s", "attempts"} & set(out.columns)  # diagnostics stay in the CSV
     for col in pl.COMPACT_COLUMNS:
         want = frame[col]
         if want.dtype == object or pd.api.types.is_string_dtype(want):
