@@ -64,7 +64,8 @@ bench: $(VENV)/.installed-dev
 ## bench-peers: refusal-audit against a bare AsyncOpenAI loop, promptfoo and Inspect AI, whole
 ## command, one stub (bench/peers.py). The peers go into bench-only environments under
 ## build/bench-peers/ (never into the project's dependencies); a failed install is reported by
-## the script, which then skips that peer.
+## the script, which then skips that peer. Then the analysis of 1M labelled answers
+## (bench/analysis_memory.py, about 5 minutes): every issue-20 target with PASS/FAIL in one run.
 PEERS := build/bench-peers
 INSPECT_AI := inspect-ai==0.3.285
 PROMPTFOO := promptfoo@0.121.20
@@ -84,6 +85,7 @@ bench-peers: $(VENV)/.installed-dev
 	-$(MAKE) $(PEERS)/venv/.installed
 	-$(MAKE) $(PEERS)/node/.installed
 	$(PY) bench/peers.py
+	$(PY) bench/analysis_memory.py   # issue 20's last target: the analysis of 1M labelled answers
 
 # mypy checks flows/ under its installed name, audit_flows (a link in build/; the editable
 # install's import hook is invisible to mypy).
