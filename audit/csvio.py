@@ -31,7 +31,6 @@ removed on any failure. A write that fails for lack of room raises
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import os
 import re
@@ -291,10 +290,12 @@ def truthy(value: object) -> bool:
     return str(value).strip().lower() in TRUE_VALUES
 
 
-def numbered_rows(reader: csv.DictReader[str]) -> list[tuple[int, dict[str, str]]]:
-    """Every row of a CSV reader whose header is read, each with the line it starts on (a quoted
-    field may span lines, so the reader's own count is taken before each row)."""
-    rows, start = [], reader.line_num + 1
+def numbered_rows(reader: Any) -> list[tuple[int, Any]]:
+    """Every row of a CSV reader (``csv.reader`` or ``csv.DictReader``) whose header is read,
+    each with the line it starts on (a quoted field may span lines, so the reader's own count is
+    taken before each row)."""
+    rows: list[tuple[int, Any]] = []
+    start = reader.line_num + 1
     for row in reader:
         rows.append((start, row))
         start = reader.line_num + 1

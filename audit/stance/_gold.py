@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
+from audit.csvio import numbered_rows
 from audit.errors import InputError
 from audit.stance._labels import STANCE_LABELS
 
@@ -51,11 +52,7 @@ def _record_lines(path: Path) -> list[int]:
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         next(reader, None)
-        lines, start = [], reader.line_num + 1
-        for _ in reader:
-            lines.append(start)
-            start = reader.line_num + 1
-    return lines
+        return [line for line, _ in numbered_rows(reader)]
 
 
 def load_stance_gold(path: Path) -> pd.DataFrame:
